@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine: installs missing
+# packages, builds twice (plain, and with AddressSanitizer and
+# UndefinedBehaviorSanitizer), starts a private PostgreSQL under var/, runs
+# every unit and integration test in both builds, and stops the database.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$PWD
+bash scripts/deps.sh
+
+build() {  # build DIR [meson options]
+    local d=$1; shift
+    [ -f "$d/build.ninja" ] || meson setup "$d" "$@" >/dev/null
+    ninja -C "$d" >/dev/null
+}
+build build
+build build-san -Db_sanitize=address,undefined -Db_lundef=false
+
+pgdir=$top/var/test-pg
+bash scripts/pg.sh stop "$pgdir" || true
+eval "$(CL_PG_FSYNC=off bash scripts/pg.sh start "$pgdir")"
+trap 'bash scripts/pg.sh stop "$pgdir"' EXIT
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# ffmpeg and the test programs write their scratch files here.
+export TMPDIR=$top/var/tmp
+mkdir -p "$TMPDIR"
+
+passed=0 failed=0 status=0
+for d in build build-san; do
+    echo "== meson test -C $d"
+    if meson test -C "$d" --print-errorlogs --num-processes 2 "$@"; then :; else status=1; fi
+    log=$d/meson-logs/testlog.json
+    if [ -f "$log" ]; then
+        p=$(grep -c '"result": "OK"' "$log" || true)
+        f=$(grep -c -E '"result": "(FAIL|TIMEOUT|ERROR|UNEXPECTEDPASS)"' "$log" || true)
+        passed=$((passed + p)) failed=$((failed + f))
+    fi
+done
+echo "$passed passed, $failed failed"
+exit $status
