@@ -41,7 +41,8 @@ typedef struct cl_probe_result {
 
 /* Probes path. Always fills *out (status and error tell what happened) and
  * returns 0; returns -ENOMEM only when memory ran out. Release with
- * cl_probe_result_dispose. Thread-safe: several probes may run at once. */
+ * cl_probe_result_dispose. Thread-safe: several probes may run at once.
+ * The probe logs nothing itself: libav's log level is the caller's to set. */
 int cl_probe_file(const char *path, cl_probe_result_t *out);
 
 void cl_probe_result_dispose(cl_probe_result_t *r);

@@ -72,7 +72,8 @@ static int make_fixtures(void **state)
                     good[i].name) != 0)
             return -1;
     const char *f = fixtures;
-    if (cl_t_sh("cd '%s' && head -c $(( $(stat -c %%s audio.ts) * 6 / 10 )) audio.ts > cut.ts && "
+    /* A power loss cuts at any byte, not at a 188-byte TS packet boundary. */
+    if (cl_t_sh("cd '%s' && head -c $(( $(stat -c %%s audio.ts) * 6 / 10 / 188 * 188 + 101 )) audio.ts > cut.ts && "
                 "head -c $(( $(stat -c %%s video.mkv) * 6 / 10 )) video.mkv > cut.mkv && "
                 "head -c $(( $(stat -c %%s frag.mp4) * 6 / 10 )) frag.mp4 > cutfrag.mp4 && "
                 "head -c $(( $(stat -c %%s h264.mp4) * 6 / 10 )) h264.mp4 > nomoov.mp4 && "
@@ -264,7 +265,7 @@ static void test_indexer_keyframes_match_oracle(void **state)
         "SELECT concat_ws(',', status, deleted_at IS NOT NULL, keyframe_count > 0,"
         " (SELECT count(*) FROM recording_keyframes WHERE path = $1) = keyframe_count)"
         " FROM recordings WHERE path = $1", gone, NULL);
-    assert_string_equal(del, "deleted,true,true,true");
+    assert_string_equal(del, "deleted,t,t,t");
     free(del);
     /* And it comes back when the file does. */
     copy_in(root, 0, good[0].name);
