@@ -15,7 +15,7 @@ eval "$(bash scripts/pg.sh start "$pgdir")"
 psql -qAtc "SELECT 1 FROM pg_database WHERE datname = 'camledger'" | grep -q 1 ||
     createdb camledger
 export PGDATABASE=camledger
-./build/camledger-admin --db "" migrate
+./build/server/camledger-admin --db "" migrate
 
 rec=$top/var/demo/recordings
 if [ ! -d "$rec" ]; then
@@ -38,10 +38,15 @@ if [ ! -d "$rec" ]; then
     head -c 200000 "$f/21-43-00.mp4" > "$f/21-44-00.mp4"
     f=$rec/q1-le-loi-02/2026-11-21
     head -c $(( $(stat -c %s "$f/21-43-00.ts") / 2 )) "$f/21-43-00.ts" > "$f/21-44-00.ts"
+    # A recorder closes each file when its minute ends.
+    for f in "$rec"/*/2026-11-21/21-4?-00.*; do
+        m=$(basename "$f" | cut -c4-5)
+        touch -d "2026-11-21 21:$((10#$m + 1)):00 +07:00" "$f"
+    done
 fi
 
 echo "indexing ..."
-./build/camledger-indexer --db "" --root "$rec" --layout '{camera}/%Y-%m-%d/%H-%M-%S' \
+./build/indexer/camledger-indexer --db "" --root "$rec" --layout '{camera}/%Y-%m-%d/%H-%M-%S' \
     --tz Asia/Ho_Chi_Minh --once --stable-secs 0
 
 query="SELECT c.code AS camera, c.registered, r.status, count(*) AS files,
@@ -52,18 +57,91 @@ query="SELECT c.code AS camera, c.registered, r.status, count(*) AS files,
 echo
 echo "$query;"
 psql -P pager=off -c "$query"
-query2="SELECT at FROM recording_keyframes
- WHERE camera_code = 'q1-nguyen-hue-01'
-   AND at BETWEEN '2026-11-21 21:40:00+07' AND '2026-11-21 21:40:10+07' ORDER BY at"
-echo "$query2;"
-psql -P pager=off -c "$query2"
+
+# Users, one per role; a rerun issues fresh tokens to the same users.
+admin=./build/server/camledger-admin
+$admin --db "" station add --code Q1 --name "Công an Quận 1" 2>/dev/null || true
+token() {  # token NAME ROLE [STATION]
+    local st=()
+    [ -n "${3:-}" ] && st=(--station "$3")
+    { $admin --db "" user add --name "$1" --role "$2" "${st[@]}" 2>/dev/null ||
+      $admin --db "" token add --user "$1"; } | tail -1
+}
+T_ADMIN=$(token "Trần Văn Bình" admin Q1)
+T_INV=$(token "Nguyễn Thị Lan" investigator Q1)
+T_AUD=$(token "Lê Minh Đức" auditor)
+
+port=${CL_DEMO_PORT:-8080}
+./build/server/camledger-server --db "" --listen 127.0.0.1:$port --threads 2 \
+    > "$top/var/demo/server.log" 2>&1 &
+server_pid=$!
+./build/indexer/camledger-indexer --db "" --root "$rec" --layout '{camera}/%Y-%m-%d/%H-%M-%S' \
+    --tz Asia/Ho_Chi_Minh --stable-secs 5 > "$top/var/demo/indexer.log" 2>&1 &
+indexer_pid=$!
+stop_all() {
+    kill "$server_pid" "$indexer_pid" 2>/dev/null || true
+    wait "$server_pid" "$indexer_pid" 2>/dev/null || true
+    bash scripts/pg.sh stop "$pgdir"
+}
+trap stop_all EXIT
+for i in $(seq 1 100); do
+    curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break
+    sleep 0.1
+done
+api="http://127.0.0.1:$port"
+j='Content-Type: application/json'
+
+# Admins register two of the cameras the indexer found (one by CSV); the
+# third stays unregistered, as a camera nobody has filled in yet.
+curl -s -H "Authorization: Bearer $T_ADMIN" -H "$j" -X POST "$api/v1/cameras" -d '{
+  "code": "q1-nguyen-hue-01", "name": "Ngã tư Nguyễn Huệ - Lê Thánh Tôn", "station": "Q1",
+  "owner_kind": "police", "lat": 10.7745, "lon": 106.7035, "retention_days": 30,
+  "timezone": "Asia/Ho_Chi_Minh"}' >/dev/null
+printf 'code,name,station,owner_kind,owner_name,owner_phone,lat,lon,address,retention_days\nq3-vo-van-tan-07,Cửa hàng Võ Văn Tần,Q1,business,Phạm Thu Hà,0903 123 456,10.7769,106.6903,"45 Võ Văn Tần, Quận 3",14\n' |
+    curl -s -H "Authorization: Bearer $T_ADMIN" -H 'Content-Type: text/csv' \
+        -X POST "$api/v1/cameras/import" --data-binary @- >/dev/null
+curl -s -H "Authorization: Bearer $T_INV" -H "$j" -X POST "$api/v1/cases" \
+    -d '{"number": "123/2026/Q1", "title": "Cướp giật điện thoại trên đường Nguyễn Huệ"}' >/dev/null
 
 cat <<MSG
-The database keeps running. To look around:
-  $(bash scripts/pg.sh env "$pgdir") PGDATABASE=camledger
-  psql
-Keep the index up to date as a daemon (Ctrl-C stops it):
-  ./build/camledger-indexer --db "" --root $rec --layout '{camera}/%Y-%m-%d/%H-%M-%S' --tz Asia/Ho_Chi_Minh
-Stop the database:
-  bash scripts/pg.sh stop $pgdir
+
+camledger is running: PostgreSQL ($pgdir), camledger-server on $api,
+camledger-indexer watching $rec.
+
+Tokens (shown once):
+  admin         Trần Văn Bình   $T_ADMIN
+  investigator  Nguyễn Thị Lan  $T_INV
+  auditor       Lê Minh Đức     $T_AUD
+
+Investigators: what footage exists, and ask for it
+  curl -s -H "Authorization: Bearer $T_INV" '$api/v1/cameras?near=10.775,106.70&radius_m=2000'
+  curl -s -H "Authorization: Bearer $T_INV" '$api/v1/cameras/q1-nguyen-hue-01/footage?from=2026-11-21T21:40:00%2B07:00&to=2026-11-21T21:46:00%2B07:00'
+  curl -s -H "Authorization: Bearer $T_INV" -H 'Content-Type: application/json' -H 'Idempotency-Key: demo-1' \\
+       -X POST $api/v1/requests -d '{"case": "123/2026/Q1", "camera": "q1-nguyen-hue-01",
+       "from": "2026-11-21T21:41:30+07:00", "to": "2026-11-21T21:43:30+07:00", "reason": "Xác định nghi phạm"}'
+
+Station admins: cameras and approvals
+  curl -s -H "Authorization: Bearer $T_ADMIN" '$api/v1/cameras?registered=false'
+  curl -s -H "Authorization: Bearer $T_ADMIN" '$api/v1/requests?status=pending'
+  curl -s -H "Authorization: Bearer $T_ADMIN" -X POST $api/v1/requests/1/approve
+
+Auditors: extractions per case, and the tamper-evident log
+  curl -s -H "Authorization: Bearer $T_AUD" '$api/v1/audit/extractions?group_by=case'
+  curl -s -H "Authorization: Bearer $T_AUD" -H 'Accept: text/csv' '$api/v1/audit/extractions?group_by=month'
+  curl -s -H "Authorization: Bearer $T_AUD" $api/v1/audit/verify
+
+SQL: $(bash scripts/pg.sh env "$pgdir" | sed 's/PGDATABASE=postgres/PGDATABASE=camledger/'); psql
+Logs: var/demo/server.log, var/demo/indexer.log
 MSG
+if [ "${1:-}" = "--check" ]; then
+    # Used to check the demo itself: answer one request per user group, then stop.
+    curl -sf -H "Authorization: Bearer $T_INV" "$api/v1/cameras/q1-nguyen-hue-01/footage?from=2026-11-21T21:40:00%2B07:00&to=2026-11-21T21:46:00%2B07:00"
+    echo
+    curl -sf -H "Authorization: Bearer $T_ADMIN" "$api/v1/cameras?registered=false"
+    echo
+    curl -sf -H "Authorization: Bearer $T_AUD" "$api/v1/audit/verify"
+    echo
+    exit 0
+fi
+echo "Press Ctrl-C to stop everything."
+wait "$server_pid"

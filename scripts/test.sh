@@ -16,16 +16,17 @@ build() {  # build DIR [meson options]
 build build
 build build-san -Db_sanitize=address,undefined -Db_lundef=false
 
-pgdir=$top/var/test-pg
-bash scripts/pg.sh stop "$pgdir" || true
+# A cluster of this run's own, so two runs on one machine do not collide.
+pgdir=$top/var/test-pg.$$
 eval "$(CL_PG_FSYNC=off bash scripts/pg.sh start "$pgdir")"
-trap 'bash scripts/pg.sh stop "$pgdir"' EXIT
+trap 'bash scripts/pg.sh stop "$pgdir"; rm -rf "$pgdir"' EXIT
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # ffmpeg and the test programs write their scratch files here.
 export TMPDIR=$top/var/tmp
 mkdir -p "$TMPDIR"
+chmod 1777 "$top/var/tmp"
 
 passed=0 failed=0 status=0
 for d in build build-san; do

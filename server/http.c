@@ -1,0 +1,521 @@
+/* Request handling shared by every route: matching, authentication and
+ * roles, body checks, answering, and mapping database results to HTTP. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libavutil/mem.h>
+#include <libavutil/sha.h>
+
+#include "db.h"
+#include "log.h"
+#include "server.h"
+
+static const char sql_auth[] = "SELECT user_id, role FROM cl_auth($1)";
+
+static uint64_t now_ns(void)
+{
+    return uv_hrtime();
+}
+
+static void call_dispose(void *p)
+{
+    cl_call_t *call = p;
+    cl_pg_cancel(call->q);
+    call->q = NULL;
+    call->req = NULL;
+    call->worker->inflight--;
+}
+
+static const char *reason_of(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 503: return "Service Unavailable";
+    default: return "Internal Server Error";
+    }
+}
+
+static void send_body(cl_call_t *call, int status, const char *ctype, const char *body, size_t len)
+{
+    h2o_req_t *req = call->req;
+    if (!req)
+        return;
+    cl_metrics_record(call->route_index, status, now_ns() - call->start_ns);
+    req->res.status = status;
+    req->res.reason = reason_of(status);
+    req->res.content_length = len;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ctype, strlen(ctype));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
+                   H2O_STRLIT("no-store"));
+    if (status == 401)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+                       H2O_STRLIT("Bearer realm=\"camledger\""));
+    /* Sending may dispose the request at once: nothing of it is used after. */
+    call->req = NULL;
+    h2o_send_inline(req, body, len);
+}
+
+void cl_call_send_json(cl_call_t *call, int status, const char *json, size_t len)
+{
+    send_body(call, status, "application/json; charset=utf-8", json, len);
+}
+
+void cl_call_send_text(cl_call_t *call, int status, const char *ctype, const char *body, size_t len)
+{
+    send_body(call, status, ctype, body, len);
+}
+
+void cl_call_send_error(cl_call_t *call, int status, const char *code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (text)
+        cl_call_send_json(call, status, text, strlen(text));
+    else
+        cl_call_send_json(call, 500, H2O_STRLIT("{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}"));
+    free(text);
+    json_decref(o);
+}
+
+void cl_call_send_db_error(cl_call_t *call, PGresult *res)
+{
+    if (!res) {
+        cl_metrics_db_error();
+        cl_call_send_error(call, 503, "database_unavailable",
+                           "the database is unavailable; try again shortly");
+        return;
+    }
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+    if (!state)
+        state = "";
+    if (strncmp(state, "CL", 2) == 0 && strlen(state) == 5) {
+        cl_call_send_error(call, atoi(state + 2), detail ? detail : "error", "%s", msg ? msg : "");
+        return;
+    }
+    /* The database refused a value: the input was bad (an invalid escape in
+     * JSON, a number out of range...). Say what kind, never the SQL. */
+    if (strncmp(state, "22", 2) == 0) {
+        cl_call_send_error(call, 400, "invalid_value", "a value in the request is not acceptable");
+        return;
+    }
+    if (strcmp(state, "23505") == 0 || strcmp(state, CL_SQLSTATE_SERIALIZATION) == 0 ||
+        strcmp(state, CL_SQLSTATE_DEADLOCK) == 0) {
+        cl_call_send_error(call, 409, "conflict", "the change conflicts with another; retry");
+        return;
+    }
+    if (strncmp(state, "08", 2) == 0 || strncmp(state, "57", 2) == 0 || strncmp(state, "53", 2) == 0) {
+        cl_metrics_db_error();
+        cl_call_send_error(call, 503, "database_unavailable",
+                           "the database is unavailable; try again shortly");
+        return;
+    }
+    cl_metrics_db_error();
+    cl_error("%s: database error %s: %s", call->route->name, state, msg ? msg : "");
+    cl_call_send_error(call, 500, "internal", "internal error");
+}
+
+static void on_query(void *data, PGresult *res);
+
+typedef struct query_ctx {
+    cl_call_t *call;
+    void (*cb)(cl_call_t *call, PGresult *res);
+} query_ctx_t;
+
+void cl_call_query(cl_call_t *call, const char *sql, int nparams, const char *const *params,
+                   void (*cb)(cl_call_t *call, PGresult *res))
+{
+    /* The call lives in the request's pool; the callback pointer rides in it. */
+    query_ctx_t *ctx = h2o_mem_alloc_pool(&call->req->pool, sizeof(*ctx));
+    ctx->call = call;
+    ctx->cb = cb;
+    if (cl_pg_query(call->worker->pg, sql, nparams, params, on_query, ctx, &call->q) < 0)
+        cl_call_send_error(call, 503, "overloaded", "out of memory");
+}
+
+static void on_query(void *data, PGresult *res)
+{
+    query_ctx_t *ctx = data;
+    ctx->call->q = NULL;
+    ctx->cb(ctx->call, res);
+}
+
+static void on_sql_result(cl_call_t *call, PGresult *res)
+{
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) != 2) {
+        cl_call_send_db_error(call, res);
+        return;
+    }
+    int status = atoi(PQgetvalue(res, 0, 0));
+    cl_call_send_json(call, status, PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1));
+}
+
+void cl_call_sql(cl_call_t *call, const char *sql, int nparams, const char *const *params)
+{
+    cl_call_query(call, sql, nparams, params, on_sql_result);
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes src (plus_is_space for query strings) into the pool.
+ * NULL for a malformed escape or a NUL byte. */
+static char *decode(h2o_mem_pool_t *pool, const char *src, size_t len, int plus_is_space)
+{
+    char *out = h2o_mem_alloc_pool(pool, len + 1), *o = out;
+    for (size_t i = 0; i < len; i++) {
+        char c = src[i];
+        if (c == '%') {
+            if (i + 2 >= len)
+                return NULL;
+            int hi = hexval(src[i + 1]), lo = hexval(src[i + 2]);
+            if (hi < 0 || lo < 0)
+                return NULL;
+            c = (char)(hi * 16 + lo);
+            i += 2;
+            if (c == '\0')
+                return NULL;
+        } else if (c == '+' && plus_is_space) {
+            c = ' ';
+        }
+        *o++ = c;
+    }
+    *o = '\0';
+    return out;
+}
+
+static int valid_utf8(const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            if (c == 0)
+                return 0;
+            i++;
+            continue;
+        }
+        size_t n;
+        uint32_t cp;
+        if ((c & 0xe0) == 0xc0) { n = 2; cp = c & 0x1f; }
+        else if ((c & 0xf0) == 0xe0) { n = 3; cp = c & 0x0f; }
+        else if ((c & 0xf8) == 0xf0) { n = 4; cp = c & 0x07; }
+        else return 0;
+        if (i + n > len)
+            return 0;
+        for (size_t k = 1; k < n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        i += n;
+    }
+    return 1;
+}
+
+static int parse_query(cl_call_t *call, const char *q, size_t len)
+{
+    h2o_mem_pool_t *pool = &call->req->pool;
+    size_t n = 1;
+    for (size_t i = 0; i < len; i++)
+        n += q[i] == '&';
+    call->params = h2o_mem_alloc_pool(pool, n * sizeof(*call->params));
+    call->n_params = 0;
+    size_t start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && q[i] != '&')
+            continue;
+        if (i > start) {
+            const char *eq = memchr(q + start, '=', i - start);
+            size_t klen = eq ? (size_t)(eq - (q + start)) : i - start;
+            char *k = decode(pool, q + start, klen, 1);
+            char *v = eq ? decode(pool, eq + 1, (size_t)(q + i - eq - 1), 1) : decode(pool, "", 0, 1);
+            if (!k || !v || !valid_utf8((unsigned char *)k, strlen(k)) ||
+                !valid_utf8((unsigned char *)v, strlen(v)))
+                return -EINVAL;
+            for (size_t p = 0; p < call->n_params; p++)
+                if (strcmp(call->params[p].name, k) == 0)
+                    return -EEXIST;
+            call->params[call->n_params].name = k;
+            call->params[call->n_params].value = v;
+            call->n_params++;
+        }
+        start = i + 1;
+    }
+    return 0;
+}
+
+const char *cl_call_param(const cl_call_t *call, const char *name)
+{
+    for (size_t i = 0; i < call->n_params; i++)
+        if (strcmp(call->params[i].name, name) == 0)
+            return call->params[i].value;
+    return NULL;
+}
+
+const char *cl_call_header(cl_call_t *call, const char *name)
+{
+    const h2o_headers_t *hs = &call->req->headers;
+    size_t nlen = strlen(name);
+    for (size_t i = 0; i < hs->size; i++) {
+        const h2o_header_t *h = &hs->entries[i];
+        if (h->name->len == nlen && h2o_lcstris(h->name->base, nlen, name, nlen))
+            return h2o_strdup(&call->req->pool, h->value.base, h->value.len).base;
+    }
+    return NULL;
+}
+
+int cl_call_json_body(cl_call_t *call)
+{
+    if (!call->body_text) {
+        cl_call_send_error(call, 400, "missing_body", "a JSON body is required");
+        return -1;
+    }
+    if (call->body_len > call->worker->config->max_json_body) {
+        cl_call_send_error(call, 413, "body_too_large", "the body may be at most %zu bytes",
+                           call->worker->config->max_json_body);
+        return -1;
+    }
+    json_error_t jerr;
+    json_t *j = json_loadb(call->body_text, call->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!j) {
+        cl_call_send_error(call, 400, "invalid_json", "malformed JSON at line %d column %d: %s",
+                           jerr.line, jerr.column, jerr.text);
+        return -1;
+    }
+    int is_object = json_is_object(j);
+    json_decref(j);
+    if (!is_object) {
+        cl_call_send_error(call, 400, "invalid_body", "the body must be a JSON object");
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+/* Matches the path's segments against pattern; fills call->args. */
+static int match_route(cl_call_t *call, const char *pattern, const char *path, size_t len)
+{
+    int nargs = 0;
+    const char *p = pattern;
+    size_t i = 0;
+    while (*p) {
+        if (*p != '/' || i >= len || path[i] != '/')
+            return 0;
+        p++;
+        i++;
+        const char *pe = strchr(p, '/');
+        size_t plen = pe ? (size_t)(pe - p) : strlen(p);
+        const char *se = memchr(path + i, '/', len - i);
+        size_t slen = se ? (size_t)(se - (path + i)) : len - i;
+        if (plen == 2 && p[0] == '{' && p[1] == '}') {
+            if (slen == 0 || nargs >= 4)
+                return 0;
+            char *arg = decode(&call->req->pool, path + i, slen, 0);
+            if (!arg || !valid_utf8((unsigned char *)arg, strlen(arg)))
+                return -1;
+            call->args[nargs++] = arg;
+        } else if (plen != slen || memcmp(p, path + i, slen) != 0) {
+            return 0;
+        }
+        p += plen;
+        i += slen;
+    }
+    return i == len;
+}
+
+static void authorised(cl_call_t *call)
+{
+    const cl_route_t *r = call->route;
+    if (r->roles && !(r->roles & call->role)) {
+        cl_call_send_error(call, 403, "forbidden", "your role may not do this");
+        return;
+    }
+    snprintf(call->user_id_text, sizeof(call->user_id_text), "%d", call->user_id);
+    r->fn(call);
+}
+
+static int role_bit(const char *role)
+{
+    if (strcmp(role, "investigator") == 0)
+        return CL_ROLE_INVESTIGATOR;
+    if (strcmp(role, "admin") == 0)
+        return CL_ROLE_ADMIN;
+    if (strcmp(role, "auditor") == 0)
+        return CL_ROLE_AUDITOR;
+    return 0;
+}
+
+static void unauthorised(cl_call_t *call)
+{
+    /* One answer whatever was wrong: no hint which part failed. */
+    cl_metrics_auth_failure();
+    cl_call_send_error(call, 401, "unauthorized", "a valid bearer token is required");
+}
+
+static void on_auth(cl_call_t *call, PGresult *res)
+{
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        cl_call_send_db_error(call, res);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        unauthorised(call);
+        return;
+    }
+    call->user_id = atoi(PQgetvalue(res, 0, 0));
+    call->role = role_bit(PQgetvalue(res, 0, 1));
+    cl_auth_entry_t *e = &call->worker->auth[hexval(call->sha256_hex[0]) * 16 +
+                                             hexval(call->sha256_hex[1])];
+    memcpy(e->sha256_hex, call->sha256_hex, sizeof(e->sha256_hex));
+    e->user_id = call->user_id;
+    e->role = call->role;
+    e->expires_ns = now_ns() + (uint64_t)call->worker->config->auth_cache_secs * 1000000000ull;
+    authorised(call);
+}
+
+static void authenticate(cl_call_t *call)
+{
+    const char *h = cl_call_header(call, "authorization");
+    static const char prefix[] = "Bearer ";
+    if (!h || strncasecmp(h, prefix, sizeof(prefix) - 1) != 0) {
+        unauthorised(call);
+        return;
+    }
+    const char *token = h + sizeof(prefix) - 1;
+    size_t tlen = strlen(token);
+    if (tlen == 0 || tlen > 256) {
+        unauthorised(call);
+        return;
+    }
+    uint8_t digest[32];
+    struct AVSHA *sha = av_sha_alloc();
+    if (!sha) {
+        cl_call_send_error(call, 503, "overloaded", "out of memory");
+        return;
+    }
+    av_sha_init(sha, 256);
+    av_sha_update(sha, (const uint8_t *)token, tlen);
+    av_sha_final(sha, digest);
+    av_free(sha);
+    for (int i = 0; i < 32; i++)
+        snprintf(call->sha256_hex + 2 * i, 3, "%02x", digest[i]);
+
+    /* 256 slots by the first byte of the hash; an entry is trusted for
+     * auth_cache_secs, so a revoked token stops working within that time. */
+    cl_auth_entry_t *e = &call->worker->auth[digest[0]];
+    if (e->expires_ns > now_ns() && memcmp(e->sha256_hex, call->sha256_hex, 64) == 0) {
+        call->user_id = e->user_id;
+        call->role = e->role;
+        authorised(call);
+        return;
+    }
+    const char *params[1] = {call->sha256_hex};
+    cl_call_query(call, sql_auth, 1, params, on_auth);
+}
+
+int cl_http_on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    cl_worker_t *worker = H2O_STRUCT_FROM_MEMBER(cl_worker_t, ctx, req->conn->ctx);
+    cl_call_t *call = h2o_mem_alloc_shared(&req->pool, sizeof(*call), call_dispose);
+    memset(call, 0, sizeof(*call));
+    call->req = req;
+    call->worker = worker;
+    call->start_ns = now_ns();
+    call->route_index = -1;
+    worker->inflight++;
+
+    size_t path_len = req->path.len;
+    const char *query = NULL;
+    size_t query_len = 0;
+    if (req->query_at != SIZE_MAX) {
+        path_len = req->query_at;
+        query = req->path.base + req->query_at + 1;
+        query_len = req->path.len - req->query_at - 1;
+    }
+    int path_matched = 0;
+    for (size_t i = 0; i < cl_routes_count; i++) {
+        const cl_route_t *r = &cl_routes[i];
+        int m = match_route(call, r->pattern, req->path.base, path_len);
+        if (m < 0) {
+            cl_call_send_error(call, 400, "invalid_path", "the path is not valid percent-encoded UTF-8");
+            return 0;
+        }
+        if (!m)
+            continue;
+        path_matched = 1;
+        if (!h2o_memis(req->method.base, req->method.len, r->method, strlen(r->method)) &&
+            !(strcmp(r->method, "GET") == 0 && h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"))))
+            continue;
+        call->route = r;
+        call->route_index = (int)i;
+        break;
+    }
+    if (!call->route) {
+        static const cl_route_t none = {"", "", 0, NULL, "unmatched"};
+        call->route = &none;
+        if (path_matched)
+            cl_call_send_error(call, 405, "method_not_allowed", "this path does not take that method");
+        else
+            cl_call_send_error(call, 404, "not_found", "no such route");
+        return 0;
+    }
+    if (query && parse_query(call, query, query_len) < 0) {
+        cl_call_send_error(call, 400, "invalid_query",
+                           "the query string is malformed, not UTF-8, or repeats a parameter");
+        return 0;
+    }
+    if (req->entity.base) {
+        size_t limit = worker->config->max_csv_body > worker->config->max_json_body
+                           ? worker->config->max_csv_body : worker->config->max_json_body;
+        if (req->entity.len > limit) {
+            cl_call_send_error(call, 413, "body_too_large", "the body may be at most %zu bytes", limit);
+            return 0;
+        }
+        call->body_len = req->entity.len;
+        char *copy = h2o_mem_alloc_pool(&req->pool, req->entity.len + 1);
+        memcpy(copy, req->entity.base, req->entity.len);
+        copy[req->entity.len] = '\0';
+        call->body_text = copy;
+    }
+    if (!call->route->roles) {
+        call->route->fn(call);
+        return 0;
+    }
+    authenticate(call);
+    return 0;
+}
