@@ -49,7 +49,7 @@ PGconn *cl_db_connect(const char *conninfo, const char *app)
         PQfinish(conn);
         return NULL;
     }
-    PQclear(PQexec(conn, "SET TIME ZONE 'UTC'"));
+    PQclear(PQexec(conn, "SET TIME ZONE 'UTC'; SET client_min_messages = warning"));
     return conn;
 }
 
