@@ -22,6 +22,7 @@ eval "$(CL_PG_FSYNC=off bash scripts/pg.sh start "$pgdir")"
 trap 'bash scripts/pg.sh stop "$pgdir"; rm -rf "$pgdir"' EXIT
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$top/tests/lsan.supp}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # ffmpeg and the test programs write their scratch files here.
 export TMPDIR=$top/var/tmp
