@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
@@ -41,7 +42,8 @@ typedef struct indexer {
     int rescan_secs;
     int exit_code;
     cl_pass_t *running;
-    int dirty;             /* a change was seen while a pass ran */
+    uint64_t dirty_ms;     /* a change seen while a pass ran wants the next
+                              one this soon (ms); 0 when none was seen */
     uv_timer_t next_pass;
     uv_timer_t progress;
     uv_async_t wake;
@@ -76,9 +78,17 @@ static void progress_draw(uv_timer_t *t)
     double el = s.seconds;
     double rate = el > 0 ? (double)s.bytes_done / el : 0;
     double eta = rate > 0 ? (double)(s.bytes_todo - s.bytes_done) / rate : 0;
-    fprintf(stderr, "\r\033[K%zu/%zu files, %.1f/%.1f MB, %.1f MB/s, %.1f files/s, ETA %.0f s",
-            s.done, s.todo, (double)s.bytes_done / 1e6, (double)s.bytes_todo / 1e6,
-            rate / 1e6, el > 0 ? (double)s.done / el : 0, eta);
+    char line[256];
+    snprintf(line, sizeof(line), "%zu/%zu files, %.1f/%.1f MB, %.1f MB/s, %.1f files/s, ETA %.0f s",
+             s.done, s.todo, (double)s.bytes_done / 1e6, (double)s.bytes_todo / 1e6,
+             rate / 1e6, el > 0 ? (double)s.done / el : 0, eta);
+    /* A line that wraps is not erased by the next "\r\033[K": keep it
+     * within the terminal's width. */
+    struct winsize ws;
+    int width = (int)sizeof(line);
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1)
+        width = ws.ws_col - 1;
+    fprintf(stderr, "\r\033[K%.*s", width, line);
 }
 
 static void start_pass(indexer_t *ix);
@@ -96,17 +106,25 @@ static void schedule_pass(indexer_t *ix, uint64_t delay_ms)
     uv_timer_start(&ix->next_pass, on_next_pass, delay_ms, 0);
 }
 
+/* A name that appeared, vanished or moved gets a pass a second later. A
+ * write only says a file is still growing, which no pass can index before
+ * it has been still for --stable-secs: that pass waits as long, so files
+ * written all day do not cause a full pass every second. */
 static void on_fs_event(uv_fs_event_t *h, const char *name, int events, int status)
 {
     indexer_t *ix = h->data;
+    uint64_t delay = 1000, stable_ms = (uint64_t)ix->pass_cfg.stable_secs * 1000 + 100;
     (void)name;
-    (void)events;
     if (status < 0)
         return;
-    if (ix->running)
-        ix->dirty = 1;
-    else
-        schedule_pass(ix, 1000);
+    if (!(events & UV_RENAME) && stable_ms > delay)
+        delay = stable_ms;
+    if (ix->running) {
+        if (!ix->dirty_ms || delay < ix->dirty_ms)
+            ix->dirty_ms = delay;
+    } else {
+        schedule_pass(ix, delay);
+    }
 }
 
 static void free_handle(uv_handle_t *h)
@@ -186,10 +204,11 @@ static void shutdown_loop(indexer_t *ix)
     free(ix->watches);
     ix->watches = NULL;
     ix->n_watches = 0;
+    /* Before the close: a signal must not wake a closing handle. */
+    signal_wake = NULL;
     uv_close((uv_handle_t *)&ix->next_pass, NULL);
     uv_close((uv_handle_t *)&ix->progress, NULL);
     uv_close((uv_handle_t *)&ix->wake, NULL);
-    signal_wake = NULL;
 }
 
 static void pass_done(cl_pass_t *pass, int err, const cl_pass_stats_t *s)
@@ -204,8 +223,9 @@ static void pass_done(cl_pass_t *pass, int err, const cl_pass_stats_t *s)
            (unsigned long long)s->keyframes, (long long)s->bytes_read, s->seconds,
            err ? " incomplete" : "");
     fflush(stdout);
-    if (err)
-        ix->exit_code = 1;
+    /* A daemon's exit status tells about its last pass, not one that failed
+     * hours before while the database was away. */
+    ix->exit_code = err ? 1 : 0;
     if (ix->once || stop_requested) {
         shutdown_loop(ix);
         return;
@@ -221,11 +241,11 @@ static void pass_done(cl_pass_t *pass, int err, const cl_pass_stats_t *s)
         if (ms < delay)
             delay = ms;
     }
-    if (ix->dirty && delay > 1000)
-        delay = 1000;
+    if (ix->dirty_ms && delay > ix->dirty_ms)
+        delay = ix->dirty_ms;
     if (err && delay > 5000)
         delay = 5000;
-    ix->dirty = 0;
+    ix->dirty_ms = 0;
     uv_timer_start(&ix->next_pass, on_next_pass, delay, 0);
 }
 
@@ -239,7 +259,7 @@ static void start_pass(indexer_t *ix)
         return;
     }
     uv_timer_stop(&ix->next_pass);
-    ix->dirty = 0;
+    ix->dirty_ms = 0;
     int err = cl_pass_start_tracked(&ix->pass_cfg, pass_done, ix, &ix->running);
     if (err) {
         cl_error("pass: could not start: %s", err == -ECONNRESET ? "database unavailable" :

@@ -108,6 +108,10 @@ static void finish(cl_pass_t *pass)
 {
     if (!pass->err)
         pass->err = flush(pass);
+    /* What a failed pass still holds is not written. */
+    for (size_t i = 0; i < pass->n_batch; i++)
+        recording_dispose(&pass->batch[i]);
+    pass->n_batch = 0;
     if (!pass->err && pass->n_vanished > 0)
         pass->err = cl_store_mark_deleted(pass->cfg.store, pass->vanished, pass->n_vanished,
                                           &pass->stats.deleted);
@@ -136,11 +140,14 @@ static void probe_after(uv_work_t *w, int status)
     pass->in_flight--;
     pass->stats.done++;
     pass->stats.bytes_done += job->rec.size;
-    if (status == 0) {
+    if (status == 0)
         pass->stats.bytes_read += job->rec.probe.bytes_read;
+    /* Once the pass has failed nothing more is written (finish does not
+     * flush): a probe still in flight then is dropped, not batched. */
+    if (status == 0 && !pass->err) {
         place_in_time(&job->rec, job->rec.start);
         pass->batch[pass->n_batch++] = job->rec;
-        if (pass->n_batch == BATCH_ROWS && !pass->err)
+        if (pass->n_batch == BATCH_ROWS)
             pass->err = flush(pass);
     } else {
         recording_dispose(&job->rec);

@@ -14,8 +14,9 @@
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
-#include <libavutil/intreadwrite.h>
 #include <libavutil/mathematics.h>
+
+#include "container.h"
 
 /* Index reads (moov, Cues) are small and scattered: a small buffer keeps the
  * bytes read near the size of the index. Packet reading is sequential. */
@@ -25,17 +26,9 @@
  * 100 ns a byte (10 MB/s) for files that must be read whole. */
 #define DEADLINE_BASE_NS (60 * INT64_C(1000000000))
 #define DEADLINE_NS_PER_BYTE 100
-#define MAX_TOP_BOXES 1000000
-#define MAX_HEADER_BOX (64 * 1024 * 1024)
 /* Cues this far apart, or this far before the end, are not one per
  * keyframe: no camera GOP is that long. */
 #define MAX_CUE_GAP_US (10 * CL_USEC_PER_SEC)
-
-/* count samples whose pts - dts is offset, as in an MP4 ctts box. */
-typedef struct cts_run {
-    uint32_t count;
-    int32_t offset;
-} cts_run_t;
 
 /* Video frames seen, in the stream's time base. */
 typedef struct span {
@@ -48,29 +41,21 @@ typedef struct span {
 typedef struct probe {
     cl_probe_result_t *out;
     const char *path;
-    int fd;
-    int64_t size;
+    cl_media_file_t file;
     int64_t io_pos;
     int64_t deadline_ns;
-    int io_errno;
     int timed_out;
-    int64_t read_limit; /* bytes_read past which reads fail, or 0 */
+    int64_t read_limit; /* file.bytes_read past which reads fail, or 0 */
     size_t kf_cap;
     const AVInputFormat *ifmt;
     AVIOContext *pb;
     AVFormatContext *fmt;
     AVStream *st;
     /* What the file's own structure says, read before the demuxer runs. */
-    int has_moov;
-    int64_t moov_off, moov_len;
-    int64_t last_moof;  /* offset of the last complete moof box, or -1 */
+    cl_mov_boxes_t mov;
     uint8_t *moov;      /* the moov, copied as the demuxer reads it */
     int64_t moov_got;   /* bytes of it copied, from its start */
-    cts_run_t *cts;     /* composition offsets of the video samples, in order */
-    size_t n_cts, cts_cap;
-    int64_t cts_samples;
-    int truncated;
-    char cut_reason[128];
+    cl_cts_t cts;       /* composition offsets of the video samples, in order */
     span_t span;
 } probe_t;
 
@@ -98,18 +83,6 @@ set_status(probe_t *p, cl_rec_status_t status, const char *fmt, ...)
     va_end(ap);
 }
 
-static void __attribute__((format(printf, 2, 3)))
-mark_cut(probe_t *p, const char *fmt, ...)
-{
-    va_list ap;
-    if (p->truncated)
-        return;
-    p->truncated = 1;
-    va_start(ap, fmt);
-    vsnprintf(p->cut_reason, sizeof(p->cut_reason), fmt, ap);
-    va_end(ap);
-}
-
 static int64_t now_ns(void)
 {
     struct timespec ts;
@@ -125,36 +98,21 @@ static int interrupted(void *opaque)
     return p->timed_out;
 }
 
-/* pread that counts what it read; keeps errno in p->io_errno. */
-static ssize_t read_at(probe_t *p, void *buf, size_t len, int64_t off)
-{
-    ssize_t n;
-    do
-        n = pread(p->fd, buf, len, off);
-    while (n < 0 && errno == EINTR);
-    if (n < 0) {
-        p->io_errno = errno;
-        return -1;
-    }
-    p->out->bytes_read += n;
-    return n;
-}
-
 static int io_read(void *opaque, uint8_t *buf, int len)
 {
     probe_t *p = opaque;
-    if (interrupted(p) || (p->read_limit && p->out->bytes_read > p->read_limit))
+    if (interrupted(p) || (p->read_limit && p->file.bytes_read > p->read_limit))
         return AVERROR_EXIT;
-    ssize_t n = read_at(p, buf, (size_t)len, p->io_pos);
+    ssize_t n = cl_media_read_at(&p->file, buf, (size_t)len, p->io_pos);
     if (n < 0)
-        return AVERROR(p->io_errno);
+        return AVERROR(p->file.io_errno);
     if (n == 0)
         return AVERROR_EOF;
-    int64_t from = FFMAX(p->io_pos, p->moov_off + p->moov_got);
-    int64_t to = FFMIN(p->io_pos + n, p->moov_off + p->moov_len);
-    if (p->moov && p->io_pos <= p->moov_off + p->moov_got && from < to) {
-        memcpy(p->moov + (from - p->moov_off), buf + (from - p->io_pos), (size_t)(to - from));
-        p->moov_got = to - p->moov_off;
+    int64_t from = FFMAX(p->io_pos, p->mov.moov_off + p->moov_got);
+    int64_t to = FFMIN(p->io_pos + n, p->mov.moov_off + p->mov.moov_len);
+    if (p->moov && p->io_pos <= p->mov.moov_off + p->moov_got && from < to) {
+        memcpy(p->moov + (from - p->mov.moov_off), buf + (from - p->io_pos), (size_t)(to - from));
+        p->moov_got = to - p->mov.moov_off;
     }
     p->io_pos += n;
     return (int)n;
@@ -165,10 +123,10 @@ static int64_t io_seek(void *opaque, int64_t offset, int whence)
     probe_t *p = opaque;
     int64_t pos;
     switch (whence & ~AVSEEK_FORCE) {
-    case AVSEEK_SIZE: return p->size;
+    case AVSEEK_SIZE: return p->file.size;
     case SEEK_SET: pos = offset; break;
     case SEEK_CUR: pos = p->io_pos + offset; break;
-    case SEEK_END: pos = p->size + offset; break;
+    case SEEK_END: pos = p->file.size + offset; break;
     default: return AVERROR(EINVAL);
     }
     if (pos < 0)
@@ -183,8 +141,8 @@ static int fail(probe_t *p, int err, cl_rec_status_t status, const char *what)
 {
     if (err == AVERROR(ENOMEM))
         return -ENOMEM;
-    if (p->io_errno)
-        set_status(p, CL_REC_UNREADABLE, "read: %s", strerrordesc_np(p->io_errno));
+    if (p->file.io_errno)
+        set_status(p, CL_REC_UNREADABLE, "read: %s", strerrordesc_np(p->file.io_errno));
     else if (p->timed_out)
         set_status(p, CL_REC_CORRUPT, "%s: gave up, reading took too long", what);
     else
@@ -246,246 +204,17 @@ static int is_matroska(const probe_t *p)
     return strncmp(p->ifmt->name, "matroska", 8) == 0;
 }
 
-static int push_cts(probe_t *p, uint32_t count, int32_t offset)
-{
-    cts_run_t *last = p->n_cts ? &p->cts[p->n_cts - 1] : NULL;
-    p->cts_samples += count;
-    if (count == 0)
-        return 0;
-    if (last && last->offset == offset && last->count <= UINT32_MAX - count) {
-        last->count += count;
-        return 0;
-    }
-    cts_run_t *v = grow(p->cts, &p->cts_cap, p->n_cts, sizeof(*v));
-    if (!v)
-        return -ENOMEM;
-    p->cts = v;
-    p->cts[p->n_cts++] = (cts_run_t){count, offset};
-    return 0;
-}
-
-/* The next box in [*b, end): its type and its body [*body, *body_end). */
-static int next_box(const uint8_t **b, const uint8_t *end, uint32_t *type,
-                    const uint8_t **body, const uint8_t **body_end)
-{
-    size_t left = (size_t)(end - *b), hdr = 8;
-    if (left < 8)
-        return 0;
-    uint64_t size = AV_RB32(*b);
-    if (size == 1 && left >= 16) {
-        size = AV_RB64(*b + 8);
-        hdr = 16;
-    } else if (size == 0) {
-        size = left;
-    }
-    if (size < hdr || size > left)
-        return 0;
-    *type = AV_RB32(*b + 4);
-    *body = *b + hdr;
-    *body_end = *b + size;
-    *b += size;
-    return 1;
-}
-
-static const uint8_t *child(const uint8_t *b, const uint8_t **end, uint32_t type)
-{
-    const uint8_t *body, *body_end;
-    uint32_t t;
-    while (next_box(&b, *end, &t, &body, &body_end))
-        if (t == type) {
-            *end = body_end;
-            return body;
-        }
-    return NULL;
-}
-
-/* ctts of the video track: moov/trak/mdia/minf/stbl/ctts. */
-static int parse_moov(probe_t *p, const uint8_t *b, const uint8_t *end)
-{
-    static const uint32_t path[] = {MKBETAG('m', 'd', 'i', 'a'), MKBETAG('m', 'i', 'n', 'f'),
-                                    MKBETAG('s', 't', 'b', 'l'), MKBETAG('c', 't', 't', 's')};
-    const uint8_t *trak, *x, *xe;
-    uint32_t t;
-    while (next_box(&b, end, &t, &trak, &xe)) {
-        const uint8_t *tkhd_end = xe, *tkhd = child(trak, &tkhd_end, MKBETAG('t', 'k', 'h', 'd'));
-        if (t != MKBETAG('t', 'r', 'a', 'k') || !tkhd || tkhd_end - tkhd < 24 ||
-            AV_RB32(tkhd + (tkhd[0] == 1 ? 20 : 12)) != (uint32_t)p->st->id)
-            continue;
-        x = trak;
-        for (size_t i = 0; i < 4 && x; i++)
-            x = child(x, &xe, path[i]);
-        if (!x || xe - x < 8 || AV_RB32(x + 4) > (size_t)(xe - x - 8) / 8)
-            return 0;
-        for (uint32_t i = 0; i < AV_RB32(x + 4); i++) {
-            int err = push_cts(p, AV_RB32(x + 8 + 8 * i), (int32_t)AV_RB32(x + 12 + 8 * i));
-            if (err)
-                return err;
-        }
-        return 0;
-    }
-    return 0;
-}
-
-/* The sample composition offsets of the video track's trun boxes. */
-static int parse_moof(probe_t *p, const uint8_t *b, const uint8_t *end)
-{
-    const uint8_t *traf, *traf_end, *x, *body, *body_end;
-    uint32_t t;
-    int err;
-    while (next_box(&b, end, &t, &traf, &traf_end)) {
-        const uint8_t *tfhd_end = traf_end, *tfhd = child(traf, &tfhd_end, MKBETAG('t', 'f', 'h', 'd'));
-        if (t != MKBETAG('t', 'r', 'a', 'f') || !tfhd || tfhd_end - tfhd < 8 ||
-            AV_RB32(tfhd + 4) != (uint32_t)p->st->id)
-            continue;
-        for (x = traf; next_box(&x, traf_end, &t, &body, &body_end);) {
-            if (t != MKBETAG('t', 'r', 'u', 'n') || body_end - body < 8)
-                continue;
-            uint32_t flags = AV_RB24(body + 1), n = AV_RB32(body + 4);
-            size_t hdr = 8 + (flags & 0x1 ? 4 : 0) + (flags & 0x4 ? 4 : 0);
-            size_t per = 4 * (size_t)(!!(flags & 0x100) + !!(flags & 0x200) +
-                                      !!(flags & 0x400) + !!(flags & 0x800));
-            if (hdr > (size_t)(body_end - body) ||
-                (per && n > (size_t)(body_end - body - hdr) / per))
-                return 0;
-            const uint8_t *s = body + hdr;
-            for (uint32_t i = 0; i < n && (flags & 0x800); i++)
-                if ((err = push_cts(p, 1, (int32_t)AV_RB32(s + per * i + per - 4))) < 0)
-                    return err;
-            if (!(flags & 0x800) && (err = push_cts(p, n, 0)) < 0)
-                return err;
-        }
-    }
-    return 0;
-}
-
-/* Walks the top-level boxes: one that runs past the end means the file was
- * cut; no moov means a regular MP4 cut before its index was written. With
- * collect, also reads every moof for the composition offsets (pts - dts) of
- * the video track, which the demuxer keeps to itself. */
-static int walk_mov(probe_t *p, int collect)
-{
-    uint8_t *box = NULL;
-    int64_t off = 0;
-    int err = 0;
-    p->last_moof = -1;
-    for (int i = 0; i < MAX_TOP_BOXES && off < p->size && !err; i++) {
-        uint8_t h[16];
-        ssize_t n = read_at(p, h, sizeof(h), off);
-        uint64_t size = n >= 8 ? AV_RB32(h) : 0;
-        if (n >= 8 && size == 1)
-            size = n >= 16 ? AV_RB64(h) : 0;
-        else if (n >= 8 && size == 0)
-            size = (uint64_t)(p->size - off);
-        if (n < 0 || (n >= 8 && size > 0 && size < 8))
-            break;
-        if (size == 0) {
-            mark_cut(p, "cut short inside a box header at byte %lld", (long long)off);
-            break;
-        }
-        if (size > (uint64_t)(p->size - off)) {
-            mark_cut(p, "cut short at %lld of %lld bytes", (long long)p->size,
-                     (long long)(off + (int64_t)size));
-            break;
-        }
-        int moov = memcmp(h + 4, "moov", 4) == 0, moof = memcmp(h + 4, "moof", 4) == 0;
-        if (moov && !p->has_moov) {
-            p->has_moov = 1;
-            p->moov_off = off;
-            p->moov_len = (int64_t)size;
-        }
-        if (moof)
-            p->last_moof = off;
-        if (collect && moof && size <= MAX_HEADER_BOX) {
-            uint8_t *v = realloc(box, size);
-            if (!v) {
-                err = -ENOMEM;
-                break;
-            }
-            box = v;
-            if (read_at(p, box, size, off) != (ssize_t)size)
-                break;
-            err = parse_moof(p, box + (AV_RB32(h) == 1 ? 16 : 8), box + size);
-        }
-        off += (int64_t)size;
-    }
-    free(box);
-    return err;
-}
-
-static int read_vint(const uint8_t *b, size_t len, uint64_t *v, int *unknown)
-{
-    if (len < 1 || b[0] == 0)
-        return -1;
-    int n = 1;
-    while (!(b[0] & (0x80 >> (n - 1))))
-        n++;
-    if ((size_t)n > len)
-        return -1;
-    uint64_t x = b[0] & (0xFF >> n);
-    int ones = x == (uint64_t)(0xFF >> n);
-    for (int i = 1; i < n; i++) {
-        x = x << 8 | b[i];
-        ones &= b[i] == 0xFF;
-    }
-    *v = x;
-    *unknown = ones;
-    return n;
-}
-
-/* One EBML element header at off: *hdr bytes of ID and size, then *len
- * bytes of data (*len < 0 when the size is unknown). */
-static int read_element(probe_t *p, int64_t off, uint32_t *id, int64_t *hdr, int64_t *len)
-{
-    uint8_t b[12];
-    uint64_t v;
-    int unknown, k, kid;
-    ssize_t n = read_at(p, b, sizeof(b), off);
-    if (n < 2 || (kid = read_vint(b, (size_t)n, &v, &unknown)) < 0 || kid > 4 ||
-        (k = read_vint(b + kid, (size_t)n - (size_t)kid, &v, &unknown)) < 0 || v > INT64_MAX / 2)
-        return -1;
-    *id = 0;
-    for (int i = 0; i < kid; i++)
-        *id = *id << 8 | b[i];
-    *hdr = kid + k;
-    *len = unknown ? -1 : (int64_t)v;
-    return 0;
-}
-
-/* A Segment whose declared size runs past the end of the file was cut. One
- * of unknown size (written live) was cut if its last element runs past the
- * end; an element of unknown size inside it says nothing. */
-static void check_mkv_segment(probe_t *p)
-{
-    uint32_t id;
-    int64_t hdr, len, child, end;
-    if (read_element(p, 0, &id, &hdr, &len) < 0 || id != 0x1A45DFA3 || len < 0)
-        return;
-    end = hdr + len;
-    if (read_element(p, end, &id, &hdr, &len) < 0 || id != 0x18538067)
-        return;
-    end += hdr + (len < 0 ? 0 : len);
-    for (int i = 0; len < 0 && i < MAX_TOP_BOXES && end < p->size; i++) {
-        if (read_element(p, end, &id, &hdr, &child) < 0 || child < 0)
-            return;
-        end += hdr + child;
-    }
-    if (end > p->size)
-        mark_cut(p, "cut short at %lld of %lld bytes", (long long)p->size, (long long)end);
-}
-
 static int check_structure(probe_t *p)
 {
     if (is_mov(p)) {
-        walk_mov(p, 0);
-        if (p->has_moov && p->moov_len <= MAX_HEADER_BOX &&
-            !(p->moov = malloc((size_t)p->moov_len)))
+        cl_mov_walk(&p->file, &p->mov, 0, NULL);
+        if (p->mov.has_moov && p->mov.moov_len <= CL_MOV_MAX_HEADER_BOX &&
+            !(p->moov = malloc((size_t)p->mov.moov_len)))
             return -ENOMEM;
     } else if (is_matroska(p))
-        check_mkv_segment(p);
-    else if (strcmp(p->ifmt->name, "mpegts") == 0 && p->size % 188 && p->size % 192 &&
-             p->size % 204)
-        mark_cut(p, "cut short: %lld bytes is not a whole number of TS packets",
-                 (long long)p->size);
+        cl_mkv_check_cut(&p->file);
+    else if (strcmp(p->ifmt->name, "mpegts") == 0)
+        cl_ts_check_cut(&p->file);
     return 0;
 }
 
@@ -547,7 +276,7 @@ static int identify(probe_t *p)
     int score = av_probe_input_buffer2(p->pb, &p->ifmt, p->path, NULL, 0, 0);
     if (score < 0 || !(is_mov(p) || is_matroska(p)))
         close_demuxer(p);
-    if (score < 0 && (p->io_errno || p->timed_out || score == AVERROR(ENOMEM)))
+    if (score < 0 && (p->file.io_errno || p->timed_out || score == AVERROR(ENOMEM)))
         return fail(p, score, CL_REC_CORRUPT, "probe");
     if (score < 0 || score <= AVPROBE_SCORE_RETRY) {
         set_status(p, CL_REC_NOT_VIDEO, "not a media container");
@@ -609,23 +338,23 @@ static int read_packets(probe_t *p)
             if (p->out->width <= 0)
                 size_from_parser(p);
             last_bad = (pkt->flags & AV_PKT_FLAG_CORRUPT) ||
-                       (pkt->pos >= 0 && pkt->pos + pkt->size > p->size);
+                       (pkt->pos >= 0 && pkt->pos + pkt->size > p->file.size);
             if (last_key && (err = push_keyframe(p, pkt->pts)) < 0)
                 break;
         }
         av_packet_unref(pkt);
     }
     av_packet_free(&pkt);
-    if (err == AVERROR(ENOMEM) || p->io_errno || p->timed_out)
+    if (err == AVERROR(ENOMEM) || p->file.io_errno || p->timed_out)
         return fail(p, err, CL_REC_CORRUPT, "read");
     if (err != AVERROR_EOF)
-        mark_cut(p, "unreadable after byte %lld (%s)", (long long)avio_tell(p->pb),
+        cl_media_mark_cut(&p->file, "unreadable after byte %lld (%s)", (long long)avio_tell(p->pb),
                  av_err2str(err));
-    if (last_bad && !p->truncated)
-        mark_cut(p, "the last frame is incomplete");
+    if (last_bad && !p->file.truncated)
+        cl_media_mark_cut(&p->file, "the last frame is incomplete");
     /* A cut TS ends with whatever part of its last frame was written, and
      * nothing in TS tells whether that part is whole. */
-    if (last_key && (last_bad || (is_ts && p->truncated))) {
+    if (last_key && (last_bad || (is_ts && p->file.truncated))) {
         p->out->n_keyframes--;
         p->span = before_last;
     }
@@ -652,24 +381,25 @@ static int index_mov(probe_t *p)
     int n = avformat_index_get_entries_count(st);
     int64_t max_pos = -1, dts_first = 0, dts_last = 0;
     int err = 0;
-    if (p->moov && p->moov_got < p->moov_len &&
-        read_at(p, p->moov, (size_t)p->moov_len, p->moov_off) != p->moov_len)
+    if (p->moov && p->moov_got < p->mov.moov_len &&
+        cl_media_read_at(&p->file, p->moov, (size_t)p->mov.moov_len, p->mov.moov_off) !=
+            p->mov.moov_len)
         return fail(p, AVERROR(EIO), CL_REC_CORRUPT, "read moov");
     if (p->moov)
-        err = parse_moov(p, p->moov + (AV_RB32(p->moov) == 1 ? 16 : 8), p->moov + p->moov_len);
-    if (!err && p->last_moof >= 0)
-        err = walk_mov(p, 1);
+        err = cl_mov_moov_cts(p->moov, (size_t)p->mov.moov_len, (uint32_t)st->id, &p->cts);
+    if (!err && p->mov.last_moof >= 0)
+        err = cl_mov_walk(&p->file, &p->mov, (uint32_t)st->id, &p->cts);
     if (err)
         return err;
     for (int i = 0; i < n; i++)
         max_pos = FFMAX(max_pos, avformat_index_get_entry(st, i)->pos);
     /* With a sidx or mfra, mov may load fragments only when playback
      * reaches them. */
-    if (p->last_moof >= 0 && max_pos < p->last_moof)
+    if (p->mov.last_moof >= 0 && max_pos < p->mov.last_moof)
         return read_packets(p);
     /* Offsets that do not line up with the index (several edits) are left
      * out: keyframes then all share the first frame's pts - dts. */
-    const cts_run_t *run = p->cts_samples == n ? p->cts : NULL;
+    const cl_cts_run_t *run = p->cts.samples == n ? p->cts.runs : NULL;
     uint32_t used = 0;
     span_t *s = &p->span;
     for (int i = 0; i < n; i++) {
@@ -681,8 +411,9 @@ static int index_mov(probe_t *p)
         }
         if (e->flags & AVINDEX_DISCARD_FRAME)
             continue;
-        if (e->pos + e->size > p->size) {
-            mark_cut(p, "cut short at byte %lld, inside frame data", (long long)p->size);
+        if (e->pos + e->size > p->file.size) {
+            cl_media_mark_cut(&p->file, "cut short at byte %lld, inside frame data",
+                              (long long)p->file.size);
             break;
         }
         if ((e->flags & AVINDEX_KEYFRAME) && (err = push_keyframe(p, pts)) < 0)
@@ -700,7 +431,7 @@ static int index_mov(probe_t *p)
     int64_t span = dts_last - dts_first;
     int64_t avg = s->frames > 1 ? span / (s->frames - 1) : 0;
     int64_t total = span + avg;
-    if (!p->truncated && st->duration != AV_NOPTS_VALUE && st->duration > span &&
+    if (!p->file.truncated && st->duration != AV_NOPTS_VALUE && st->duration > span &&
         (s->frames == 1 || st->duration - span <= 2 * avg))
         total = st->duration;
     s->end = s->first + total;
@@ -749,11 +480,11 @@ static int read_mkv_tail(probe_t *p, int64_t ts, int64_t last_cue, int *sparse)
 static int index_mkv(probe_t *p)
 {
     AVStream *st = p->st;
-    if (p->truncated)
+    if (p->file.truncated)
         return reread_packets(p);
     /* Without Cues the seek falls back to scanning every cluster: Cues are
      * a small part of a file, so a seek that reads much more has none. */
-    p->read_limit = p->out->bytes_read + 64 * 1024 + p->size / 100;
+    p->read_limit = p->file.bytes_read + 64 * 1024 + p->file.size / 100;
     int err = av_seek_frame(p->fmt, st->index, 0, AVSEEK_FLAG_BACKWARD);
     int n = avformat_index_get_entries_count(st);
     p->read_limit = 0;
@@ -812,9 +543,9 @@ static void finish(probe_t *p)
     const span_t *s = &p->span;
     AVRational tb = p->st->time_base;
     if (out->n_keyframes == 0) {
-        if (p->truncated)
+        if (p->file.truncated)
             set_status(p, CL_REC_CORRUPT, "%s, before its first complete keyframe",
-                       p->cut_reason);
+                       p->file.cut_reason);
         else
             set_status(p, CL_REC_CORRUPT, "no keyframe in the video stream");
         return;
@@ -831,14 +562,14 @@ static void finish(probe_t *p)
         av_reduce(&out->fps_num, &out->fps_den, s->frames * (int64_t)tb.den,
                   (s->end - s->first) * (int64_t)tb.num, 60000);
     }
-    if (p->truncated)
+    if (p->file.truncated)
         set_status(p, CL_REC_TRUNCATED, "%s; indexed up to the last complete keyframe, at %.3f s",
-                   p->cut_reason, (double)out->keyframes_us[out->n_keyframes - 1] / 1e6);
+                   p->file.cut_reason, (double)out->keyframes_us[out->n_keyframes - 1] / 1e6);
 }
 
 int cl_probe_file(const char *path, cl_probe_result_t *out)
 {
-    probe_t p = {.out = out, .path = path, .fd = -1};
+    probe_t p = {.out = out, .path = path, .file = {.fd = -1}};
     struct stat sb;
     int err = 0;
 
@@ -847,12 +578,12 @@ int cl_probe_file(const char *path, cl_probe_result_t *out)
     out->duration_us = -1;
 
     /* O_NONBLOCK: opening a FIFO must not wait for a writer. */
-    p.fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (p.fd < 0) {
+    p.file.fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (p.file.fd < 0) {
         set_status(&p, CL_REC_UNREADABLE, "open: %s", strerrordesc_np(errno));
         goto out;
     }
-    if (fstat(p.fd, &sb) < 0) {
+    if (fstat(p.file.fd, &sb) < 0) {
         set_status(&p, CL_REC_UNREADABLE, "stat: %s", strerrordesc_np(errno));
         goto out;
     }
@@ -864,20 +595,20 @@ int cl_probe_file(const char *path, cl_probe_result_t *out)
         set_status(&p, CL_REC_EMPTY, "empty file");
         goto out;
     }
-    p.size = sb.st_size;
-    p.deadline_ns = now_ns() + DEADLINE_BASE_NS + p.size * DEADLINE_NS_PER_BYTE;
+    p.file.size = sb.st_size;
+    p.deadline_ns = now_ns() + DEADLINE_BASE_NS + p.file.size * DEADLINE_NS_PER_BYTE;
 
     if ((err = identify(&p)) < 0)
         goto out;
     if ((err = check_structure(&p)) < 0)
         goto out;
-    if (p.io_errno) {
+    if (p.file.io_errno) {
         err = fail(&p, AVERROR(EIO), CL_REC_UNREADABLE, "read");
         goto out;
     }
-    if (is_mov(&p) && !p.has_moov) {
+    if (is_mov(&p) && !p.mov.has_moov) {
         set_status(&p, CL_REC_CORRUPT, "no moov box: %s before the index was written",
-                   p.truncated ? "cut short" : "the recorder stopped");
+                   p.file.truncated ? "cut short" : "the recorder stopped");
         err = -EINVAL;
         goto out;
     }
@@ -900,13 +631,14 @@ int cl_probe_file(const char *path, cl_probe_result_t *out)
         finish(&p);
 
 out:
+    out->bytes_read = p.file.bytes_read;
     if (err == -ENOMEM)
         set_status(&p, CL_REC_CORRUPT, "out of memory");
     close_demuxer(&p);
-    free(p.cts);
+    cl_cts_dispose(&p.cts);
     free(p.moov);
-    if (p.fd >= 0)
-        close(p.fd);
+    if (p.file.fd >= 0)
+        close(p.file.fd);
     if (out->status != CL_REC_OK && out->status != CL_REC_TRUNCATED) {
         free(out->keyframes_us);
         out->keyframes_us = NULL;

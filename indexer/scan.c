@@ -96,8 +96,7 @@ static int walk(const char *dir, size_t rel_off, int depth, const cl_layout_t *l
     struct dirent *e;
     char *path = NULL;
     size_t path_cap = 0;
-    errno = 0;
-    while ((e = readdir(d)) != NULL) {
+    while ((errno = 0, e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.')
             continue;
         size_t need = dlen + 1 + strlen(e->d_name) + 1;
@@ -135,6 +134,13 @@ static int walk(const char *dir, size_t rel_off, int depth, const cl_layout_t *l
                 scan->skipped++;
             }
         }
+    }
+    /* A listing that broke off says nothing about the names it did not
+     * reach: the directory counts as unreadable, so they are not marked
+     * deleted. */
+    if (!e && errno != 0) {
+        cl_warn("%s: cannot read directory: %s", dir, strerror(errno));
+        err = push_str(&scan->failed_dirs, &scan->n_failed_dirs, &scan->cap_failed_dirs, dir);
     }
     free(path);
     closedir(d);

@@ -50,10 +50,12 @@ static const char sql_mark_deleted[] =
     "UPDATE recordings SET status = 'deleted', deleted_at = now()"
     " WHERE id = ANY($1::bigint[]) AND status <> 'deleted'";
 
-static void sleep_ms(long ms)
+/* Sleeps ms, or less when *stop becomes non-zero (a signal cuts the sleep
+ * short). */
+static void sleep_ms(long ms, volatile sig_atomic_t *stop)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR && !(stop && *stop))
         ;
 }
 
@@ -94,7 +96,7 @@ static int reconnect(cl_store_t *store)
             cl_error("database: still unreachable, giving up");
             return -ECONNRESET;
         }
-        sleep_ms(backoff);
+        sleep_ms(backoff, store->stop);
         backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
     }
 }
@@ -108,7 +110,7 @@ static int should_retry(cl_store_t *store, const PGresult *res, int *attempt)
     if (PQstatus(store->conn) != CONNECTION_OK)
         return reconnect(store) == 0;
     if (cl_db_result_is(res, CL_SQLSTATE_DEADLOCK) || cl_db_result_is(res, CL_SQLSTATE_SERIALIZATION)) {
-        sleep_ms(10L * *attempt);
+        sleep_ms(10L * *attempt, store->stop);
         return 1;
     }
     return 0;
@@ -343,17 +345,12 @@ static int write_pipeline(cl_store_t *store, cl_recording_t *recs, size_t from, 
 
 send_failed:
     free(owner);
-    if (PQstatus(conn) == CONNECTION_OK) {
-        /* Abandon what was queued: a sync makes the server discard it. */
-        PQpipelineSync(conn);
-        PGresult *r;
-        int syncs = 0;
-        while (syncs < 1 && (r = PQgetResult(conn)) != NULL) {
-            syncs += PQresultStatus(r) == PGRES_PIPELINE_SYNC;
-            PQclear(r);
-        }
-    }
-    PQexitPipelineMode(conn);
+    /* What was queued must not be committed, and a sync would commit it (a
+     * pipeline's implicit transaction ends with a commit at the sync). Drop
+     * the connection instead, which rolls it back; the next call
+     * reconnects. */
+    PQfinish(conn);
+    store->conn = NULL;
     return err ? err : -EIO;
 }
 

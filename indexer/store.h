@@ -2,9 +2,10 @@
  * writing recordings in batched transactions. Used from the loop thread only.
  *
  * Every call that talks to the database survives a database that goes away:
- * it reconnects with backoff until the database answers again or
- * cl_store_retry_limit() passes or *stop becomes non-zero, and then returns
- * -ECONNRESET. Nothing is half written: a batch is one transaction. */
+ * it reconnects with backoff until the database answers again, or gives up
+ * and returns -ECONNRESET once the retry_secs given to cl_store_new have
+ * passed or *stop has become non-zero. Nothing is half written: a batch is
+ * one transaction. */
 #ifndef CL_STORE_H
 #define CL_STORE_H
 

@@ -466,17 +466,22 @@ static void test_indexer_growing_file_left_for_later(void **state)
     free(root);
 }
 
-static char *wait_for(const char *sql, const char *param, const char *want, int secs)
+static char *wait_for_on(PGconn *c, const char *sql, const char *param, const char *want, int secs)
 {
     char *v = NULL;
     for (int i = 0; i < secs * 10; i++) {
         free(v);
-        v = cl_t_query1(conn, sql, param, NULL);
+        v = cl_t_query1(c, sql, param, NULL);
         if (v && strcmp(v, want) == 0)
             break;
         usleep(100000);
     }
     return v;
+}
+
+static char *wait_for(const char *sql, const char *param, const char *want, int secs)
+{
+    return wait_for_on(conn, sql, param, want, secs);
 }
 
 static void test_indexer_daemon_watches_and_stops_on_sigterm(void **state)
@@ -496,6 +501,8 @@ static void test_indexer_daemon_watches_and_stops_on_sigterm(void **state)
     char *v = wait_for("SELECT count(*) FROM recordings", NULL, "1", 30);
     assert_string_equal(v, "1");
     free(v);
+    /* The watches are set up just after the pass has written its rows. */
+    usleep(500000);
     /* A new recording is picked up through the directory watch, long before
      * the hourly rescan; a new camera directory too. */
     copy_in(root, 1, "video.mkv");
@@ -518,6 +525,360 @@ static void test_indexer_daemon_watches_and_stops_on_sigterm(void **state)
     free(root);
 }
 
+/* What a daemon test leaves behind when it fails half way, for its teardown:
+ * the daemon, a private PostgreSQL cluster, a connection holding a lock. */
+static pid_t daemon_pid;
+static char *private_pg;
+static PGconn *locker;
+
+/* The daemon on root, with --stable-secs, --rescan-secs and --jobs as
+ * given; its stdout and stderr go to the file log. */
+static pid_t start_daemon(const char *db, const char *root, const char *log, const char *stable,
+                          const char *rescan, const char *jobs)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+            _exit(126);
+        execl(cl_t_prog("CL_INDEXER"), "camledger-indexer", "--db", db, "--root", root,
+              "--layout", LAYOUT, "--tz", TZ, "--stable-secs", stable, "--rescan-secs", rescan,
+              "--jobs", jobs, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static char *read_text(const char *path)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = fopen(path, "r");
+    FILE *m = open_memstream(&text, &len);
+    assert_non_null(m);
+    if (f) {
+        char buf[4096];
+        size_t n;
+        while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+            fwrite(buf, 1, n, m);
+        fclose(f);
+    }
+    fclose(m);
+    return text;
+}
+
+/* Fails, with the daemon's output, when it is no longer running. */
+static void assert_daemon_alive(const char *log)
+{
+    int st = -1;
+    if (daemon_pid > 0 && waitpid(daemon_pid, &st, WNOHANG) == 0)
+        return;
+    daemon_pid = 0;
+    char *text = read_text(log);
+    fail_msg("camledger-indexer is gone (wait status %d), output:\n%s", st, text);
+}
+
+/* Sends sig to the daemon and waits up to secs for it to exit; returns its
+ * wait status. */
+static int stop_daemon(int sig, int secs)
+{
+    int st;
+    assert_true(daemon_pid > 0);
+    kill(daemon_pid, sig);
+    for (int i = 0; i < secs * 10; i++) {
+        pid_t r = waitpid(daemon_pid, &st, WNOHANG);
+        assert_true(r >= 0);
+        if (r == daemon_pid) {
+            daemon_pid = 0;
+            return st;
+        }
+        usleep(100000);
+    }
+    fail_msg("camledger-indexer did not exit within %d s of signal %d", secs, sig);
+    return -1;
+}
+
+static int count_in_file(const char *path, const char *needle)
+{
+    char *text = read_text(path);
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    free(text);
+    return n;
+}
+
+/* Waits up to secs for the file to hold needle at least n times. */
+static int wait_in_file(const char *path, const char *needle, int n, int secs)
+{
+    int got = 0;
+    for (int i = 0; i < secs * 10 && (got = count_in_file(path, needle)) < n; i++)
+        usleep(100000);
+    return got;
+}
+
+/* ALTER DATABASE ... ALLOW_CONNECTIONS, which cannot name the current
+ * database: run from the postgres one. */
+static void allow_connections(int on)
+{
+    PGconn *admin = PQconnectdb("dbname=postgres");
+    if (PQstatus(admin) != CONNECTION_OK)
+        fail_msg("connect dbname=postgres: %s", PQerrorMessage(admin));
+    cl_t_exec(admin, on ? "ALTER DATABASE " DB " ALLOW_CONNECTIONS true"
+                        : "ALTER DATABASE " DB " ALLOW_CONNECTIONS false");
+    PQfinish(admin);
+}
+
+static int cleanup_daemon(void **state)
+{
+    (void)state;
+    if (daemon_pid > 0) {
+        kill(daemon_pid, SIGKILL);
+        waitpid(daemon_pid, NULL, 0);
+        daemon_pid = 0;
+    }
+    if (locker) {
+        PQfinish(locker);
+        locker = NULL;
+        allow_connections(1);
+    }
+    if (private_pg) {
+        cl_t_sh("bash '%s/scripts/pg.sh' stop '%s'", cl_t_prog("CL_SOURCE_ROOT"), private_pg);
+        cl_t_rmtree(private_pg);
+        free(private_pg);
+        private_pg = NULL;
+    }
+    return 0;
+}
+
+/* Starts (or starts again) the private cluster of
+ * test_indexer_daemon_survives_database_restart on port 5499, so the
+ * shared one other tests use is left alone; returns its conninfo. */
+static char *private_pg_start(void)
+{
+    char *out, *conninfo_private;
+    int rc = cl_t_sh_capture(&out,
+                             "CL_PGPORT=5499 CL_PG_FSYNC=off bash '%s/scripts/pg.sh' start '%s'",
+                             cl_t_prog("CL_SOURCE_ROOT"), private_pg);
+    if (rc != 0)
+        fail_msg("scripts/pg.sh start %s exited %d: %s", private_pg, rc, out);
+    char host[1024] = "", user[256] = "";
+    const char *h = strstr(out, "PGHOST="), *u = strstr(out, "PGUSER=");
+    if (!h || !u || sscanf(h, "PGHOST=%1023s", host) != 1 || sscanf(u, "PGUSER=%255s", user) != 1)
+        fail_msg("scripts/pg.sh start printed no PGHOST/PGUSER: %s", out);
+    free(out);
+    if (asprintf(&conninfo_private, "host=%s port=5499 dbname=postgres user=%s", host, user) < 0)
+        fail();
+    return conninfo_private;
+}
+
+static PGconn *connect_or_fail(const char *db)
+{
+    PGconn *c = PQconnectdb(db);
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("connect %s: %s", db, PQerrorMessage(c));
+    return c;
+}
+
+/* The database goes away under a running daemon and comes back: the
+ * recording that arrived meanwhile is indexed, the daemon keeps running and
+ * stops cleanly. */
+static void test_indexer_daemon_survives_database_restart(void **state)
+{
+    (void)state;
+    private_pg = cl_t_mkdtemp("restart-pg");
+    char *db = private_pg_start();
+    assert_int_equal(cl_t_sh("'%s' --db '%s' migrate >/dev/null", cl_t_prog("CL_ADMIN"), db), 0);
+    PGconn *pc = connect_or_fail(db);
+    char *root = cl_t_mkdtemp("restart"), *log;
+    assert_true(asprintf(&log, "%s.log", root) > 0);
+    copy_in(root, 0, "h264.mp4");
+    daemon_pid = start_daemon(db, root, log, "0", "1", "2");
+    char *v = wait_for_on(pc, "SELECT count(*) FROM recordings", NULL, "1", 30);
+    assert_string_equal(v, "1");
+    free(v);
+    PQfinish(pc);
+
+    assert_int_equal(cl_t_sh("bash '%s/scripts/pg.sh' stop '%s'", cl_t_prog("CL_SOURCE_ROOT"),
+                             private_pg), 0);
+    copy_in(root, 1, "video.mkv");
+    /* Long enough for the watch, a few rescans and the retry backoff. */
+    sleep(3);
+    assert_daemon_alive(log);
+    free(private_pg_start());
+
+    pc = connect_or_fail(db);
+    v = wait_for_on(pc, "SELECT count(*) FILTER (WHERE status = 'ok') FROM recordings", NULL,
+                    "2", 60);
+    assert_string_equal(v, "2");
+    free(v);
+    PQfinish(pc);
+    assert_daemon_alive(log);
+    assert_true(count_in_file(log, "database: reconnected") >= 1);
+    int st = stop_daemon(SIGTERM, 30);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        char *text = read_text(log);
+        fail_msg("camledger-indexer exited with wait status %d:\n%s", st, text);
+    }
+    unlink(log);
+    free(log);
+    free(db);
+    cl_t_rmtree(root);
+    free(root);
+}
+
+/* A pass that failed (the root was gone for a while) is not held against
+ * the daemon once later passes succeed: SIGTERM still exits 0. */
+static void test_indexer_daemon_exit_status_after_recovery(void **state)
+{
+    (void)state;
+    reset_db();
+    char *root = cl_t_mkdtemp("away"), *away, *log;
+    assert_true(asprintf(&away, "%s.away", root) > 0);
+    assert_true(asprintf(&log, "%s.log", root) > 0);
+    copy_in(root, 0, "h264.mp4");
+    daemon_pid = start_daemon(conninfo, root, log, "0", "1", "2");
+    char *v = wait_for("SELECT count(*) FROM recordings", NULL, "1", 30);
+    assert_string_equal(v, "1");
+    free(v);
+    assert_int_equal(rename(root, away), 0);
+    assert_int_equal(wait_in_file(log, "cannot read the recording root", 1, 30), 1);
+    assert_int_equal(rename(away, root), 0);
+    int passes = count_in_file(log, "pass: seen=");
+    assert_true(wait_in_file(log, "pass: seen=", passes + 1, 30) > passes);
+    int st = stop_daemon(SIGTERM, 30);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    v = cl_t_query1(conn, "SELECT string_agg(status, ',') FROM recordings", NULL);
+    assert_string_equal(v, "ok");
+    free(v);
+    unlink(log);
+    free(log);
+    free(away);
+    cl_t_rmtree(root);
+    free(root);
+}
+
+/* A recorder writing a file makes a write event every few milliseconds;
+ * the file cannot be indexed before it has been still for --stable-secs, so
+ * the writes must not cause a full pass each. */
+static void test_indexer_daemon_writes_do_not_cause_passes(void **state)
+{
+    (void)state;
+    reset_db();
+    char *root = cl_t_mkdtemp("writes"), *log;
+    assert_true(asprintf(&log, "%s.log", root) > 0);
+    char *path = place(root, 0, ".mp4");
+    cl_t_mkparents(path);
+    daemon_pid = start_daemon(conninfo, root, log, "3600", "3600", "1");
+    assert_int_equal(wait_in_file(log, "pass: seen=", 1, 30), 1);
+    /* The watches are set up just after the summary line is written. */
+    usleep(500000);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    static char chunk[4096];
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(fwrite(chunk, 1, sizeof(chunk), f), sizeof(chunk));
+        fflush(f);
+        usleep(200000);
+    }
+    fclose(f);
+    sleep(2);
+    /* The pass at start, and the one a second after the file appeared,
+     * which finds it growing. */
+    assert_int_equal(count_in_file(log, "pass: seen="), 2);
+    assert_int_equal(count_in_file(log, "growing=1"), 1);
+    int st = stop_daemon(SIGTERM, 30);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    unlink(log);
+    free(log);
+    free(path);
+    cl_t_rmtree(root);
+    free(root);
+}
+
+/* SIGTERM while a batch waits on a database that then goes away: the
+ * probes still in flight are dropped with the batch (nothing half
+ * written, nothing leaked: the sanitizer build checks), exit status 1. */
+static void test_indexer_sigterm_while_database_goes_away(void **state)
+{
+    (void)state;
+    reset_db();
+    char *root = many_root(600), *log;
+    assert_true(asprintf(&log, "%s.log", root) > 0);
+    /* SHARE lets the daemon read recordings but holds up its first write. */
+    locker = connect_or_fail(conninfo);
+    cl_t_exec(locker, "BEGIN");
+    cl_t_exec(locker, "LOCK TABLE recordings IN SHARE MODE");
+    daemon_pid = start_daemon(conninfo, root, log, "0", "3600", "4");
+    char *backend = NULL;
+    for (int i = 0; i < 300 && !backend; i++) {
+        backend = cl_t_query1(conn,
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND application_name = 'camledger-indexer' AND wait_event_type = 'Lock'", NULL);
+        if (!backend)
+            usleep(100000);
+    }
+    assert_non_null(backend);
+    /* Let the other probes finish while the batch waits. */
+    usleep(500000);
+    allow_connections(0);
+    kill(daemon_pid, SIGTERM);
+    char *t = cl_t_query1(conn, "SELECT pg_terminate_backend($1::int)", backend, NULL);
+    assert_string_equal(t, "t");
+    free(t);
+    free(backend);
+    int st = stop_daemon(SIGTERM, 30);
+    char *text = read_text(log);
+    /* A leak report does not change a non-zero exit status: look for it. */
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 1 || !strstr(text, " incomplete") ||
+        strstr(text, "Sanitizer"))
+        fail_msg("camledger-indexer: wait status %d, output:\n%s", st, text);
+    free(text);
+    PQfinish(locker);
+    locker = NULL;
+    allow_connections(1);
+    char *n = cl_t_query1(conn, "SELECT count(*) FROM recordings", NULL);
+    assert_string_equal(n, "0");
+    free(n);
+    unlink(log);
+    free(log);
+    cl_t_rmtree(root);
+    free(root);
+}
+
+/* On a terminal the progress line is redrawn in place after "\r\033[K",
+ * which erases only a line that did not wrap: it must stay narrower than
+ * the terminal. script(1) gives the indexer a 40-column one. */
+static void test_indexer_progress_line_fits_the_terminal(void **state)
+{
+    (void)state;
+    reset_db();
+    char *root = many_root(1200), *out;
+    int rc = cl_t_sh_capture(&out,
+                             "script -qfec \"stty cols 40; '%s' --db '%s' --root '%s' --layout '%s'"
+                             " --tz " TZ " --once --stable-secs 0 --jobs 1\" /dev/null",
+                             cl_t_prog("CL_INDEXER"), conninfo, root, LAYOUT);
+    assert_int_equal(rc, 0);
+    int drawn = 0;
+    for (const char *p = strstr(out, "\r\033[K"); p; p = strstr(p, "\r\033[K")) {
+        p += 4;
+        size_t len = strcspn(p, "\r\n");
+        if (strncmp(p, "pass: ", 6) == 0 || len == 0)
+            continue;
+        if (len > 39)
+            fail_msg("progress line of %zu columns on a 40-column terminal: %.*s", len,
+                     (int)len, p);
+        drawn++;
+    }
+    assert_true(drawn > 0);
+    free(out);
+    cl_t_rmtree(root);
+    free(root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -528,6 +889,11 @@ int main(void)
         cmocka_unit_test(test_indexer_time_sources),
         cmocka_unit_test(test_indexer_growing_file_left_for_later),
         cmocka_unit_test(test_indexer_daemon_watches_and_stops_on_sigterm),
+        cmocka_unit_test_teardown(test_indexer_daemon_survives_database_restart, cleanup_daemon),
+        cmocka_unit_test_teardown(test_indexer_daemon_exit_status_after_recovery, cleanup_daemon),
+        cmocka_unit_test_teardown(test_indexer_daemon_writes_do_not_cause_passes, cleanup_daemon),
+        cmocka_unit_test_teardown(test_indexer_sigterm_while_database_goes_away, cleanup_daemon),
+        cmocka_unit_test(test_indexer_progress_line_fits_the_terminal),
     };
     return cmocka_run_group_tests(tests, make_fixtures, drop_fixtures);
 }

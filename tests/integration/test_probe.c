@@ -31,6 +31,67 @@ static const char *fx(const char *name)
     return p;
 }
 
+static unsigned char *read_whole(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    long n = ftell(f);
+    assert_true(n > 0);
+    rewind(f);
+    unsigned char *buf = malloc((size_t)n + 16);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return buf;
+}
+
+static void write_whole(const char *path, const unsigned char *buf, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(buf, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+}
+
+static uint32_t rb32(const unsigned char *b)
+{
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+static void wb64(unsigned char *b, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(v >> (56 - 8 * i));
+}
+
+/* wide.mp4: plain.mp4 with its 8-byte free box and the mdat header merged
+ * into one mdat header with a 64-bit size, as ffmpeg rewrites an mdat over
+ * 4 GiB; no offset moves. shortbox.mp4: frag.mp4 with a last box whose
+ * 64-bit size (12) is smaller than its own 16-byte header. */
+static void make_box_fixtures(void)
+{
+    size_t len, off = 0;
+    unsigned char *b = read_whole(fx("plain.mp4"), &len);
+    while (off + 16 <= len && !(memcmp(b + off + 4, "free", 4) == 0 && rb32(b + off) == 8 &&
+                                memcmp(b + off + 12, "mdat", 4) == 0))
+        off += rb32(b + off) >= 8 ? rb32(b + off) : len;
+    if (off + 16 > len)
+        fail_msg("plain.mp4: no 8-byte free box before the mdat");
+    uint64_t mdat = rb32(b + off + 8);
+    memcpy(b + off, "\0\0\0\1mdat", 8);
+    wb64(b + off + 8, mdat + 8);
+    write_whole(fx("wide.mp4"), b, len);
+    free(b);
+
+    b = read_whole(fx("frag.mp4"), &len);
+    memcpy(b + len, "\0\0\0\1moof", 8);
+    wb64(b + len + 8, 12);
+    write_whole(fx("shortbox.mp4"), b, len + 16);
+    free(b);
+}
+
 static int make_fixtures(void **state)
 {
     (void)state;
@@ -69,6 +130,7 @@ static int make_fixtures(void **state)
         "test -s mkv.mkv && test -s ts.ts",
         dir);
     assert_int_equal(rc, 0);
+    make_box_fixtures();
     return 0;
 }
 
@@ -365,6 +427,35 @@ static void test_probe_truncated_fragmented_mp4(void **state)
     assert_truncated("cut_frag.mp4", "frag.mp4");
 }
 
+/* The walk over the top-level boxes reads a 64-bit box size where it is:
+ * after the type. */
+static void test_probe_mp4_with_64bit_box_size(void **state)
+{
+    (void)state;
+    cl_probe_result_t r;
+    const char *f = fx("wide.mp4");
+    probe_ok(f, &r);
+    assert_video(&r, "mp4", "h264", 25, 1);
+    assert_matches_oracle(f, &r);
+    assert_true(r.bytes_read < file_size(f) / 50);
+    cl_probe_result_dispose(&r);
+}
+
+/* A box smaller than its own header ends the walk instead of being read as
+ * a moof (which read past the end of the box). */
+static void test_probe_mp4_box_smaller_than_its_header(void **state)
+{
+    (void)state;
+    cl_probe_result_t r, whole;
+    probe_ok(fx("frag.mp4"), &whole);
+    probe_ok(fx("shortbox.mp4"), &r);
+    assert_int_equal(r.n_keyframes, whole.n_keyframes);
+    assert_memory_equal(r.keyframes_us, whole.keyframes_us, r.n_keyframes * sizeof(int64_t));
+    assert_int_equal(r.duration_us, whole.duration_us);
+    cl_probe_result_dispose(&r);
+    cl_probe_result_dispose(&whole);
+}
+
 static void test_probe_mp4_without_moov_is_corrupt(void **state)
 {
     (void)state;
@@ -538,6 +629,8 @@ int main(void)
         cmocka_unit_test(test_probe_truncated_mkv),
         cmocka_unit_test(test_probe_truncated_live_mkv),
         cmocka_unit_test(test_probe_truncated_fragmented_mp4),
+        cmocka_unit_test(test_probe_mp4_with_64bit_box_size),
+        cmocka_unit_test(test_probe_mp4_box_smaller_than_its_header),
         cmocka_unit_test(test_probe_mp4_without_moov_is_corrupt),
         cmocka_unit_test(test_probe_empty_file),
         cmocka_unit_test(test_probe_text_file_is_not_video),
