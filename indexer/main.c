@@ -311,13 +311,16 @@ static int add_root(char ***roots, size_t *n, const char *arg)
         fprintf(stderr, "camledger-indexer: --root %s: not a directory\n", arg);
         return -EINVAL;
     }
+    if (strcmp(real, "/") == 0) {
+        fprintf(stderr, "camledger-indexer: --root %s: the filesystem root is not a recording root\n", arg);
+        return -EINVAL;
+    }
     size_t len = strlen(real);
     for (size_t i = 0; i < *n; i++) {
         size_t ol = strlen((*roots)[i]);
         size_t m = len < ol ? len : ol;
         if (strncmp(real, (*roots)[i], m) == 0 &&
-            (len == ol || (len > ol ? real[ol] == '/' : (*roots)[i][len] == '/') ||
-             strcmp(real, "/") == 0 || strcmp((*roots)[i], "/") == 0)) {
+            (len == ol || (len > ol ? real[ol] == '/' : (*roots)[i][len] == '/'))) {
             fprintf(stderr, "camledger-indexer: --root %s overlaps --root %s\n", real, (*roots)[i]);
             return -EINVAL;
         }
@@ -326,8 +329,7 @@ static int add_root(char ***roots, size_t *n, const char *arg)
     if (!nv)
         return -ENOMEM;
     *roots = nv;
-    /* "/" has no trailing name: keep it as "" so root + "/" + rel works. */
-    if (!(nv[*n] = strdup(strcmp(real, "/") == 0 ? "" : real)))
+    if (!(nv[*n] = strdup(real)))
         return -ENOMEM;
     (*n)++;
     return 0;

@@ -188,7 +188,8 @@ static void dispatch(cl_pass_t *pass)
 }
 
 /* Compares the walk with what the database knows under one root. */
-static int classify(cl_pass_t *pass, cl_known_t *known, size_t n_known, size_t first, size_t last)
+static int classify(cl_pass_t *pass, const char *root, cl_known_t *known, size_t n_known,
+                    size_t first, size_t last)
 {
     cl_time_t now = cl_time_now();
     cl_time_t stable_us = (cl_time_t)pass->cfg.stable_secs * CL_USEC_PER_SEC;
@@ -215,6 +216,19 @@ static int classify(cl_pass_t *pass, cl_known_t *known, size_t n_known, size_t f
         pass->todo[pass->n_todo++] = i;
         pass->stats.todo++;
         pass->stats.bytes_todo += f->size;
+    }
+    /* A root that walks empty while the index holds live recordings under
+     * it is far more likely an unmounted disk than a recorder that deleted
+     * everything at once: say so and mark nothing. */
+    if (first == last) {
+        size_t live = 0;
+        for (size_t j = 0; j < n_known; j++)
+            live += !known[j].deleted;
+        if (live > 0) {
+            cl_warn("%s: no recordings found but %zu are indexed there: is the disk mounted? "
+                    "Not marking them deleted", root, live);
+            return 0;
+        }
     }
     for (size_t j = 0; j < n_known; j++) {
         if (known[j].seen || known[j].deleted || cl_scan_in_failed_dir(&pass->scan, known[j].path))
@@ -289,7 +303,7 @@ int cl_pass_start_tracked(const cl_pass_config_t *cfg, cl_pass_done_cb done, voi
         free(prefix);
         if (err)
             goto fail;
-        err = classify(pass, known, n_known, begin, root_end[r]);
+        err = classify(pass, cfg->roots[r], known, n_known, begin, root_end[r]);
         cl_store_known_free(known, n_known);
         if (err)
             goto fail;

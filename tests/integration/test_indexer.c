@@ -396,6 +396,7 @@ static void test_indexer_bad_arguments(void **state)
     snprintf(args, sizeof(args), "--root '%s' --once", root);
     expect_failure(2, "--root and --layout are required", args);
     expect_failure(2, "No such file or directory", "--root /nonexistent/dir --layout '{camera}/*' --once");
+    expect_failure(2, "the filesystem root is not a recording root", "--root / --layout '{camera}/*' --once");
     snprintf(args, sizeof(args), "--root '%s' --layout '%%Y/%%m' --once", root);
     expect_failure(2, "--layout", args);
     snprintf(args, sizeof(args), "--root '%s' --layout '{camera}/%%Q' --once", root);
@@ -879,6 +880,35 @@ static void test_indexer_progress_line_fits_the_terminal(void **state)
     free(root);
 }
 
+static void test_indexer_empty_root_marks_nothing_deleted(void **state)
+{
+    (void)state;
+    reset_db();
+    char *root = cl_t_mkdtemp("unmounted");
+    copy_in(root, 0, "h264.mp4");
+    copy_in(root, 1, "video.mkv");
+    char *out;
+    assert_int_equal(run_indexer(&out, root, NULL), 0);
+    assert_int_equal(summary_field(out, "indexed"), 2);
+    free(out);
+    /* The disk "fails to mount": the mount point is there, empty. */
+    assert_int_equal(cl_t_sh("rm -rf '%s'/cam*", root), 0);
+    assert_int_equal(run_indexer(&out, root, NULL), 0);
+    assert_int_equal(summary_field(out, "deleted"), 0);
+    assert_non_null(strstr(out, "is the disk mounted?"));
+    free(out);
+    char *v = cl_t_query1(conn, "SELECT string_agg(status, ',') FROM recordings", NULL);
+    assert_string_equal(v, "ok,ok");
+    free(v);
+    /* One file back: the other one is now really gone. */
+    copy_in(root, 0, "h264.mp4");
+    assert_int_equal(run_indexer(&out, root, NULL), 0);
+    assert_int_equal(summary_field(out, "deleted"), 1);
+    free(out);
+    cl_t_rmtree(root);
+    free(root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -888,6 +918,7 @@ int main(void)
         cmocka_unit_test(test_indexer_bad_arguments),
         cmocka_unit_test(test_indexer_time_sources),
         cmocka_unit_test(test_indexer_growing_file_left_for_later),
+        cmocka_unit_test(test_indexer_empty_root_marks_nothing_deleted),
         cmocka_unit_test(test_indexer_daemon_watches_and_stops_on_sigterm),
         cmocka_unit_test_teardown(test_indexer_daemon_survives_database_restart, cleanup_daemon),
         cmocka_unit_test_teardown(test_indexer_daemon_exit_status_after_recovery, cleanup_daemon),
