@@ -15,12 +15,14 @@
 #include <libavutil/log.h>
 
 #include "log.h"
+#include "fulfil.h"
 #include "pass.h"
 
 static const char usage[] =
     "usage: camledger-indexer --db CONNINFO --root DIR [--root DIR ...]\n"
     "                         --layout PATTERN [--tz ZONE] [--once] [--jobs N]\n"
     "                         [--stable-secs N] [--rescan-secs N] [--verbose]\n"
+    "                         [--exports DIR [--claim-secs N] [--max-attempts N]]\n"
     "  --db CONNINFO     libpq connection string or URI; empty: libpq's defaults\n"
     "  --root DIR        a recording root (repeatable)\n"
     "  --layout PATTERN  path below a root, e.g. {camera}/%Y-%m-%d/%H-%M-%S\n"
@@ -28,7 +30,11 @@ static const char usage[] =
     "  --once            one full pass, a summary line, then exit\n"
     "  --jobs N          files probed at once (default: number of CPUs)\n"
     "  --stable-secs N   leave files changed within N seconds for later (default 60)\n"
-    "  --rescan-secs N   full rescan period as a daemon (default 300)\n";
+    "  --rescan-secs N   full rescan period as a daemon (default 300)\n"
+    "  --exports DIR     also cut the approved extraction requests of cameras\n"
+    "                    recorded under the roots, into DIR\n"
+    "  --claim-secs N    a claimed request not finished by then is taken over (default 300)\n"
+    "  --max-attempts N  failed cuts before a request is failed (default 5)\n";
 
 typedef struct watch {
     char *dir;
@@ -41,6 +47,9 @@ typedef struct indexer {
     int once;
     int rescan_secs;
     int exit_code;
+    int fulfil_on;
+    cl_fulfil_config_t fulfil;
+    uv_timer_t fulfil_timer;
     cl_pass_t *running;
     uint64_t dirty_ms;     /* a change seen while a pass ran wants the next
                               one this soon (ms); 0 when none was seen */
@@ -208,7 +217,29 @@ static void shutdown_loop(indexer_t *ix)
     signal_wake = NULL;
     uv_close((uv_handle_t *)&ix->next_pass, NULL);
     uv_close((uv_handle_t *)&ix->progress, NULL);
+    uv_close((uv_handle_t *)&ix->fulfil_timer, NULL);
     uv_close((uv_handle_t *)&ix->wake, NULL);
+}
+
+/* Cuts every approved request this node can, one summary line if any. */
+static int run_fulfil(indexer_t *ix)
+{
+    cl_fulfil_stats_t fs;
+    int err = cl_fulfil_all(&ix->fulfil, &fs);
+    if (fs.fulfilled + fs.partial + fs.unavailable + fs.retried + fs.failed > 0 || err) {
+        printf("fulfil: fulfilled=%zu partial=%zu unavailable=%zu retried=%zu failed=%zu%s\n",
+               fs.fulfilled, fs.partial, fs.unavailable, fs.retried, fs.failed,
+               err ? " incomplete" : "");
+        fflush(stdout);
+    }
+    return err;
+}
+
+static void on_fulfil_timer(uv_timer_t *t)
+{
+    indexer_t *ix = t->data;
+    if (!ix->running && !stop_requested)
+        run_fulfil(ix);
 }
 
 static void pass_done(cl_pass_t *pass, int err, const cl_pass_stats_t *s)
@@ -226,6 +257,8 @@ static void pass_done(cl_pass_t *pass, int err, const cl_pass_stats_t *s)
     /* A daemon's exit status tells about its last pass, not one that failed
      * hours before while the database was away. */
     ix->exit_code = err ? 1 : 0;
+    if (!err && ix->fulfil_on && !stop_requested && run_fulfil(ix) < 0)
+        ix->exit_code = 1;
     if (ix->once || stop_requested) {
         shutdown_loop(ix);
         return;
@@ -346,6 +379,9 @@ int main(int argc, char **argv)
         {"jobs", required_argument, NULL, 'j'},
         {"stable-secs", required_argument, NULL, 's'},
         {"rescan-secs", required_argument, NULL, 'R'},
+        {"exports", required_argument, NULL, 'e'},
+        {"claim-secs", required_argument, NULL, 'C'},
+        {"max-attempts", required_argument, NULL, 'A'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -354,6 +390,9 @@ int main(int argc, char **argv)
     char **roots = NULL;
     size_t n_roots = 0;
     int once = 0, verbose = 0, stable_secs = 60, rescan_secs = 300;
+    int claim_secs = 300, max_attempts = 5;
+    const char *exports_arg = NULL;
+    char exports[PATH_MAX], node[300];
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     int jobs = ncpu > 0 ? (int)ncpu : 1;
     int c, rc = 2;
@@ -371,6 +410,9 @@ int main(int argc, char **argv)
         case 'j': if (parse_int("--jobs", optarg, 1, 256, &jobs) < 0) goto out; break;
         case 's': if (parse_int("--stable-secs", optarg, 0, 86400, &stable_secs) < 0) goto out; break;
         case 'R': if (parse_int("--rescan-secs", optarg, 1, 86400, &rescan_secs) < 0) goto out; break;
+        case 'e': exports_arg = optarg; break;
+        case 'C': if (parse_int("--claim-secs", optarg, 1, 86400, &claim_secs) < 0) goto out; break;
+        case 'A': if (parse_int("--max-attempts", optarg, 1, 100, &max_attempts) < 0) goto out; break;
         case 'v': verbose = 1; break;
         case 'h': fputs(usage, stdout); rc = 0; goto out;
         default: fputs(usage, stderr); goto out;
@@ -399,6 +441,21 @@ int main(int argc, char **argv)
     snprintf(pool, sizeof(pool), "%d", jobs);
     setenv("UV_THREADPOOL_SIZE", pool, 1);
 
+    if (exports_arg) {
+        struct stat est;
+        if (mkdir(exports_arg, 0750) < 0 && errno != EEXIST) {
+            fprintf(stderr, "camledger-indexer: --exports %s: %s\n", exports_arg, strerror(errno));
+            goto out;
+        }
+        if (!realpath(exports_arg, exports) || stat(exports, &est) < 0 || !S_ISDIR(est.st_mode)) {
+            fprintf(stderr, "camledger-indexer: --exports %s: not a directory\n", exports_arg);
+            goto out;
+        }
+        char host[256] = "localhost";
+        gethostname(host, sizeof(host) - 1);
+        snprintf(node, sizeof(node), "%s:%ld", host, (long)getpid());
+    }
+
     rc = 1;
     store = cl_store_new(conninfo, once ? 60 : -1, &stop_requested);
     if (!store)
@@ -416,6 +473,18 @@ int main(int argc, char **argv)
     uv_timer_init(ix.loop, &ix.next_pass);
     ix.next_pass.data = &ix;
     uv_timer_init(ix.loop, &ix.progress);
+    uv_timer_init(ix.loop, &ix.fulfil_timer);
+    ix.fulfil_timer.data = &ix;
+    if (exports_arg) {
+        ix.fulfil_on = 1;
+        ix.fulfil = (cl_fulfil_config_t){
+            .store = store, .roots = roots, .n_roots = n_roots, .exports = exports, .node = node,
+            .lease_secs = claim_secs, .max_attempts = max_attempts, .stop = &stop_requested,
+        };
+        /* Requests are approved at any time: look for them between passes. */
+        if (!once)
+            uv_timer_start(&ix.fulfil_timer, on_fulfil_timer, 10000, 10000);
+    }
     ix.progress.data = &ix;
     uv_async_init(ix.loop, &ix.wake, on_wake);
     ix.wake.data = &ix;

@@ -434,3 +434,25 @@ int cl_store_mark_deleted(cl_store_t *store, const int64_t *ids, size_t n, size_
         PQclear(res);
     }
 }
+
+int cl_store_exec(cl_store_t *store, const char *what, const char *sql, int nparams,
+                  const char *const *params, PGresult **res)
+{
+    int attempt = 0;
+    *res = NULL;
+    for (;;) {
+        PGresult *r = PQexecParams(store->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+            *res = r;
+            return 0;
+        }
+        if (!should_retry(store, r, &attempt)) {
+            int lost = PQstatus(store->conn) != CONNECTION_OK;
+            cl_error("database: %s failed: %s", what, cl_db_error(store->conn, r));
+            PQclear(r);
+            return lost ? -ECONNRESET : -EIO;
+        }
+        PQclear(r);
+    }
+}

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <libpq-fe.h>
+
 #include "probe.h"
 #include "timefmt.h"
 
@@ -59,5 +61,12 @@ int cl_store_write(cl_store_t *store, cl_recording_t *recs, size_t n, size_t *fa
 /* Marks the recordings ids as deleted (now gone from disk) unless they are
  * already; *marked counts the rows changed. */
 int cl_store_mark_deleted(cl_store_t *store, const int64_t *ids, size_t n, size_t *marked);
+
+/* Runs one statement with text parameters (NULL for SQL NULL) and returns
+ * its result in *res (the caller PQclears it), retrying through a lost
+ * connection like every call here. Returns 0, -EIO when the database
+ * refused the statement (the error is logged with what), or -ECONNRESET. */
+int cl_store_exec(cl_store_t *store, const char *what, const char *sql, int nparams,
+                  const char *const *params, PGresult **res);
 
 #endif
