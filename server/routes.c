@@ -200,9 +200,22 @@ static void route_request_create(cl_call_t *call)
 static void route_request_list(cl_call_t *call)
 {
     static const char *const allowed[] = {"case", "camera", "status", "requester", "limit",
-                                          "offset", NULL};
+                                          "offset", "at_risk", NULL};
     if (only_params(call, allowed) < 0)
         return;
+    const char *at_risk = cl_call_param(call, "at_risk");
+    if (at_risk) {
+        /* Not yet cut, the footage about to be overwritten first. */
+        if (strcmp(at_risk, "true") != 0) {
+            cl_call_send_error(call, 400, "invalid_parameter", "at_risk: only true");
+            return;
+        }
+        const char *p[] = {cl_call_param(call, "case"), cl_call_param(call, "camera"),
+                           cl_call_param(call, "status"), cl_call_param(call, "requester"),
+                           cl_call_param(call, "limit"), cl_call_param(call, "offset")};
+        cl_call_sql(call, "SELECT * FROM cl_api_requests_at_risk($1, $2, $3, $4, $5, $6)", 6, p);
+        return;
+    }
     const char *p[] = {cl_call_param(call, "case"), cl_call_param(call, "camera"),
                        cl_call_param(call, "status"), cl_call_param(call, "requester"),
                        cl_call_param(call, "limit"), cl_call_param(call, "offset")};
@@ -227,6 +240,20 @@ static void request_act(cl_call_t *call, const char *action)
     const char *p[] = {call->user_id_text, call->args[0], action,
                        call->body_len > 0 ? call->body_text : NULL};
     cl_call_sql(call, "SELECT * FROM cl_api_request_act($1, $2, $3, $4::jsonb)", 4, p);
+}
+
+void cl_route_download(cl_call_t *call, const char *kind);
+
+static void route_request_clip(cl_call_t *call)
+{
+    if (only_params(call, no_params) == 0)
+        cl_route_download(call, "clip");
+}
+
+static void route_request_manifest(cl_call_t *call)
+{
+    if (only_params(call, no_params) == 0)
+        cl_route_download(call, "manifest");
 }
 
 static void route_request_approve(cl_call_t *call) { request_act(call, "approve"); }
@@ -378,6 +405,8 @@ const cl_route_t cl_routes[] = {
     {"POST", "/v1/requests/{}/approve", ADM, route_request_approve, "requests.approve"},
     {"POST", "/v1/requests/{}/reject", ADM, route_request_reject, "requests.reject"},
     {"POST", "/v1/requests/{}/cancel", INV, route_request_cancel, "requests.cancel"},
+    {"GET", "/v1/requests/{}/clip", INV | ADM, route_request_clip, "requests.clip"},
+    {"GET", "/v1/requests/{}/manifest", INV | ADM, route_request_manifest, "requests.manifest"},
     {"GET", "/v1/audit/log", AUD | ADM, route_audit_log, "audit.log"},
     {"GET", "/v1/audit/verify", AUD | ADM, route_audit_verify, "audit.verify"},
     {"GET", "/v1/audit/extractions", AUD | ADM, route_audit_extractions, "audit.extractions"},

@@ -204,17 +204,39 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- Requests whose footage is not yet cut, ordered by when it will be
--- overwritten: the ones about to vanish first.
-CREATE FUNCTION cl_api_requests_at_risk(p_limit text, p_offset text,
+-- overwritten: the ones about to vanish first. The list's other filters
+-- apply; a status filter may only narrow to pending or approved.
+CREATE FUNCTION cl_api_requests_at_risk(p_case text, p_camera text, p_status text,
+                                        p_requester text, p_limit text, p_offset text,
                                         OUT status integer, OUT body jsonb)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     v_limit bigint := cl_parse_int(p_limit, 'limit', 1, 500, 50);
     v_offset bigint := cl_parse_int(p_offset, 'offset', 0, 1000000000, 0);
+    v_case integer;
+    v_camera integer;
+    v_user integer;
 BEGIN
+    IF p_status IS NOT NULL AND p_status NOT IN ('pending', 'approved') THEN
+        PERFORM cl_fail(400, 'invalid_parameter', 'status: with at_risk, pending or approved');
+    END IF;
+    IF p_case IS NOT NULL THEN
+        v_case := coalesce((SELECT id FROM cases WHERE number = p_case), -1);
+    END IF;
+    IF p_camera IS NOT NULL THEN
+        v_camera := coalesce((SELECT id FROM cameras WHERE code = p_camera), -1);
+    END IF;
+    IF p_requester IS NOT NULL THEN
+        v_user := coalesce((SELECT id FROM users WHERE name = p_requester), -1);
+    END IF;
     WITH hits AS (
         SELECT r, cl_request_overwrite_at(r) AS overwrite_at
-          FROM requests r WHERE r.status IN ('pending', 'approved')
+          FROM requests r
+         WHERE r.status IN ('pending', 'approved')
+           AND (p_status IS NULL OR r.status = p_status)
+           AND (v_case IS NULL OR r.case_id = v_case)
+           AND (v_camera IS NULL OR r.camera_id = v_camera)
+           AND (v_user IS NULL OR r.requester_id = v_user)
     )
     SELECT jsonb_build_object(
         'requests', coalesce((SELECT jsonb_agg(cl_request_json(h.r) ORDER BY h.overwrite_at NULLS LAST, (h.r).id)
