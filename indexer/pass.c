@@ -206,7 +206,7 @@ static int classify(cl_pass_t *pass, const char *root, cl_known_t *known, size_t
             pass->stats.unchanged++;
             continue;
         }
-        if (now - f->mtime < stable_us) {
+        if (stable_us > 0 && now - f->mtime < stable_us) {
             pass->stats.growing++;
             cl_time_t when = f->mtime + stable_us;
             if (pass->stats.next_stable == CL_TIME_NONE || when < pass->stats.next_stable)

@@ -18,6 +18,11 @@ export PGDATABASE=camledger
 ./build/server/camledger-admin --db "" migrate
 
 rec=$top/var/demo/recordings
+# The sample footage is from yesterday evening (21:40 in Vietnam), so it is
+# in the past wherever and whenever the demo runs; kept across reruns.
+mkdir -p "$top/var/demo"
+[ -s "$top/var/demo/day" ] || TZ=Asia/Ho_Chi_Minh date -d yesterday +%Y-%m-%d > "$top/var/demo/day"
+DAY=$(cat "$top/var/demo/day")
 if [ ! -d "$rec" ]; then
     echo "recording sample footage under $rec ..."
     mkdir -p "$rec"
@@ -26,22 +31,22 @@ if [ ! -d "$rec" ]; then
     x264="-c:v libx264 -preset veryfast -g 50"
     # Three junction cameras, one-minute files from 21:40 local time.
     for m in 40 41 42 43; do
-        d=$rec/q1-nguyen-hue-01/2026-11-21; mkdir -p "$d"
+        d=$rec/q1-nguyen-hue-01/$DAY; mkdir -p "$d"
         ffmpeg -nostdin -v error $src -t 60 $x264 -y "$d/21-$m-00.mp4"
-        d=$rec/q1-le-loi-02/2026-11-21; mkdir -p "$d"
+        d=$rec/q1-le-loi-02/$DAY; mkdir -p "$d"
         ffmpeg -nostdin -v error $src $aud -t 60 $x264 -c:a aac -f mpegts -y "$d/21-$m-00.ts"
-        d=$rec/q3-vo-van-tan-07/2026-11-21; mkdir -p "$d"
+        d=$rec/q3-vo-van-tan-07/$DAY; mkdir -p "$d"
         ffmpeg -nostdin -v error $src -t 60 $x264 -y "$d/21-$m-00.mkv"
     done
     # A recording the NVR never finished, and one cut short by a power loss.
-    f=$rec/q1-nguyen-hue-01/2026-11-21
+    f=$rec/q1-nguyen-hue-01/$DAY
     head -c 200000 "$f/21-43-00.mp4" > "$f/21-44-00.mp4"
-    f=$rec/q1-le-loi-02/2026-11-21
+    f=$rec/q1-le-loi-02/$DAY
     head -c $(( $(stat -c %s "$f/21-43-00.ts") / 2 )) "$f/21-43-00.ts" > "$f/21-44-00.ts"
     # A recorder closes each file when its minute ends.
-    for f in "$rec"/*/2026-11-21/21-4?-00.*; do
+    for f in "$rec"/*/$DAY/21-4?-00.*; do
         m=$(basename "$f" | cut -c4-5)
-        touch -d "2026-11-21 21:$((10#$m + 1)):00 +07:00" "$f"
+        touch -d "$DAY 21:$((10#$m + 1)):00 +07:00" "$f"
     done
 fi
 
@@ -76,7 +81,8 @@ port=${CL_DEMO_PORT:-8080}
     > "$top/var/demo/server.log" 2>&1 &
 server_pid=$!
 ./build/indexer/camledger-indexer --db "" --root "$rec" --layout '{camera}/%Y-%m-%d/%H-%M-%S' \
-    --tz Asia/Ho_Chi_Minh --stable-secs 5 > "$top/var/demo/indexer.log" 2>&1 &
+    --tz Asia/Ho_Chi_Minh --stable-secs 5 --exports "$top/var/demo/exports" \
+    > "$top/var/demo/indexer.log" 2>&1 &
 indexer_pid=$!
 stop_all() {
     kill "$server_pid" "$indexer_pid" 2>/dev/null || true
@@ -102,6 +108,16 @@ printf 'code,name,station,owner_kind,owner_name,owner_phone,lat,lon,address,rete
         -X POST "$api/v1/cameras/import" --data-binary @- >/dev/null
 curl -s -H "Authorization: Bearer $T_INV" -H "$j" -X POST "$api/v1/cases" \
     -d '{"number": "123/2026/Q1", "title": "Cướp giật điện thoại trên đường Nguyễn Huệ"}' >/dev/null
+# Two requests: one approved (the indexer cuts it), one still pending.
+ask() {  # ask CAMERA FROM TO KEY
+    curl -s -H "Authorization: Bearer $T_INV" -H "$j" -H "Idempotency-Key: $4" -X POST "$api/v1/requests" \
+        -d "{\"case\": \"123/2026/Q1\", \"camera\": \"$1\", \"from\": \"${DAY}T$2+07:00\",
+             \"to\": \"${DAY}T$3+07:00\", \"reason\": \"Xác định nghi phạm\"}" |
+        sed -n 's/^{"id": \([0-9]*\).*/\1/p'
+}
+first=$(ask q1-nguyen-hue-01 21:41:30 21:43:30 demo-1)
+ask q3-vo-van-tan-07 21:40:00 21:42:00 demo-2 >/dev/null
+[ -n "$first" ] && curl -s -H "Authorization: Bearer $T_ADMIN" -X POST "$api/v1/requests/$first/approve" >/dev/null
 
 cat <<MSG
 
@@ -115,15 +131,29 @@ Tokens (shown once):
 
 Investigators: what footage exists, and ask for it
   curl -s -H "Authorization: Bearer $T_INV" '$api/v1/cameras?near=10.775,106.70&radius_m=2000'
-  curl -s -H "Authorization: Bearer $T_INV" '$api/v1/cameras/q1-nguyen-hue-01/footage?from=2026-11-21T21:40:00%2B07:00&to=2026-11-21T21:46:00%2B07:00'
+  curl -s -H "Authorization: Bearer $T_INV" '$api/v1/cameras/q1-nguyen-hue-01/footage?from=${DAY}T21:40:00%2B07:00&to=${DAY}T21:46:00%2B07:00'
   curl -s -H "Authorization: Bearer $T_INV" -H 'Content-Type: application/json' -H 'Idempotency-Key: demo-1' \\
        -X POST $api/v1/requests -d '{"case": "123/2026/Q1", "camera": "q1-nguyen-hue-01",
-       "from": "2026-11-21T21:41:30+07:00", "to": "2026-11-21T21:43:30+07:00", "reason": "Xác định nghi phạm"}'
+       "from": "${DAY}T21:41:30+07:00", "to": "${DAY}T21:43:30+07:00", "reason": "Xác định nghi phạm"}'
 
 Station admins: cameras and approvals
   curl -s -H "Authorization: Bearer $T_ADMIN" '$api/v1/cameras?registered=false'
   curl -s -H "Authorization: Bearer $T_ADMIN" '$api/v1/requests?status=pending'
   curl -s -H "Authorization: Bearer $T_ADMIN" -X POST $api/v1/requests/1/approve
+
+Cut clips (the indexer cuts approved requests into var/demo/exports):
+  curl -s -H "Authorization: Bearer $T_INV" $api/v1/requests/${first:-1}
+  curl -s -H "Authorization: Bearer $T_INV" -o clip.mp4 $api/v1/requests/${first:-1}/clip
+  curl -s -H "Authorization: Bearer $T_INV" $api/v1/requests/${first:-1}/manifest
+
+Requests whose footage the recorders will overwrite first (at risk):
+  curl -s -H "Authorization: Bearer $T_ADMIN" '$api/v1/requests?at_risk=true'
+MSG
+risk=$(curl -s -H "Authorization: Bearer $T_ADMIN" "$api/v1/requests?at_risk=true")
+printf '%s' "$risk" | python3 -c 'import json, sys
+for r in json.load(sys.stdin)["requests"]:
+    print("  #%s %-18s %s..%s  %-8s overwritten at %s" % (r["id"], r["camera"], r["from"], r["to"], r["status"], r["overwrite_at"]))' 2>/dev/null || echo "  $risk"
+cat <<MSG
 
 Auditors: extractions per case, and the tamper-evident log
   curl -s -H "Authorization: Bearer $T_AUD" '$api/v1/audit/extractions?group_by=case'
@@ -135,7 +165,7 @@ Logs: var/demo/server.log, var/demo/indexer.log
 MSG
 if [ "${1:-}" = "--check" ]; then
     # Used to check the demo itself: answer one request per user group, then stop.
-    curl -sf -H "Authorization: Bearer $T_INV" "$api/v1/cameras/q1-nguyen-hue-01/footage?from=2026-11-21T21:40:00%2B07:00&to=2026-11-21T21:46:00%2B07:00"
+    curl -sf -H "Authorization: Bearer $T_INV" "$api/v1/cameras/q1-nguyen-hue-01/footage?from=${DAY}T21:40:00%2B07:00&to=${DAY}T21:46:00%2B07:00"
     echo
     curl -sf -H "Authorization: Bearer $T_ADMIN" "$api/v1/cameras?registered=false"
     echo

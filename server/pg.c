@@ -8,6 +8,10 @@
 
 enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_IDLE, CONN_BUSY };
 
+#define CONNECT_TIMEOUT_S 5
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
 struct cl_pg_query {
     cl_pg_query_t *next;
     cl_pg_cb cb;
@@ -46,6 +50,7 @@ struct cl_pg_pool {
 };
 
 static void conn_connect(conn_t *c);
+static void conn_broken(conn_t *c);
 static void on_poll(uv_poll_t *h, int status, int events);
 static void dispatch(cl_pg_pool_t *pool);
 
@@ -146,9 +151,20 @@ static int watch(conn_t *c, int events)
     return 0;
 }
 
+/* The retry timer either brings a down connection back or, while
+ * connecting, gives up on an attempt that takes too long: libpq leaves
+ * connect_timeout to the caller in non-blocking mode, and a peer that drops
+ * packets would otherwise hold the connection in CONN_CONNECTING for the
+ * kernel's minutes. */
 static void on_retry(uv_timer_t *t)
 {
-    conn_connect(t->data);
+    conn_t *c = t->data;
+    if (c->state == CONN_CONNECTING) {
+        cl_debug("database: connecting: no answer in %d s", CONNECT_TIMEOUT_S);
+        conn_broken(c);
+        return;
+    }
+    conn_connect(c);
 }
 
 /* The connection broke or never came up: the query in hand fails, and a
@@ -220,7 +236,17 @@ static void dispatch(cl_pg_pool_t *pool)
 
 static void connect_step(conn_t *c)
 {
-    switch (PQconnectPoll(c->pg)) {
+    PostgresPollingStatusType st = PQconnectPoll(c->pg);
+    /* Moving on to the next host or address, libpq closes its socket and
+     * opens another, usually under the same descriptor number, which the
+     * kernel has dropped from epoll. libpq 15 happens to wait for a
+     * different event first on a new socket, so watch() would re-register
+     * anyway; restart the watch at every step rather than rely on that. */
+    if (c->poll && c->events && (st == PGRES_POLLING_READING || st == PGRES_POLLING_WRITING)) {
+        uv_poll_stop(c->poll);
+        c->events = 0;
+    }
+    switch (st) {
     case PGRES_POLLING_READING:
         if (watch(c, UV_READABLE) < 0)
             conn_broken(c);
@@ -239,6 +265,7 @@ static void connect_step(conn_t *c)
         c->pool->warned_down = 0;
         c->state = CONN_IDLE;
         c->backoff_ms = 0;
+        uv_timer_stop(&c->retry);
         send_next(c);
         if (c->state == CONN_IDLE)
             dispatch(c->pool);
@@ -253,11 +280,12 @@ static void conn_connect(conn_t *c)
 {
     static const char *keys[] = {"dbname", "application_name", "options", "connect_timeout", NULL};
     const char *vals[] = {c->pool->conninfo, "camledger-server",
-                          "-c statement_timeout=15000 -c TimeZone=UTC", "5", NULL};
+                          "-c statement_timeout=15000 -c TimeZone=UTC", STR(CONNECT_TIMEOUT_S), NULL};
     if (c->pool->closing)
         return;
     c->pg = PQconnectStartParams(keys, vals, 1);
     c->state = CONN_CONNECTING;
+    uv_timer_start(&c->retry, on_retry, CONNECT_TIMEOUT_S * 1000, 0);
     if (!c->pg || PQstatus(c->pg) == CONNECTION_BAD) {
         conn_broken(c);
         return;
@@ -288,6 +316,11 @@ static void read_results(conn_t *c)
             c->state = CONN_IDLE;
             deliver(q, res);
             PQclear(res);
+            /* The callback may have queued a query that went out on this
+             * connection (still flushing, so watching for writable too) or
+             * broke it: then it is not ours to re-arm. */
+            if (c->state != CONN_IDLE)
+                return;
             if (watch(c, UV_READABLE) < 0) {
                 conn_broken(c);
                 return;

@@ -3,9 +3,9 @@
  * Queries are queued and run on the first idle connection; the callback gets
  * the result (owned by the pool: do not PQclear it; it is valid during the
  * callback) or NULL when the database is unavailable. A connection that
- * breaks is re-established in the background with backoff; while none is
- * up, queries fail at once instead of waiting. One pool per loop; not
- * thread-safe. */
+ * breaks, or whose connection attempt gets no answer within 5 s, is
+ * re-established in the background with backoff; while none is up, queries
+ * fail at once instead of waiting. One pool per loop; not thread-safe. */
 #ifndef CL_PG_H
 #define CL_PG_H
 
