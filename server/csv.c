@@ -104,6 +104,18 @@ static int read_field(reader_t *r, int *end_of_record, char *err, size_t errlen)
     return 0;
 }
 
+/* How many bytes of s, at most max, end on a character boundary. */
+static int utf8_prefix(const char *s, int max)
+{
+    int n = (int)strnlen(s, (size_t)max + 1);
+    if (n <= max)
+        return n;
+    n = max;
+    while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+        n--;
+    return n;
+}
+
 static json_t *value_of(const char *column, const char *text)
 {
     if (numeric_column(column)) {
@@ -126,10 +138,16 @@ json_t *cl_csv_cameras(const char *text, size_t len, char *err, size_t errlen)
     int col_index[MAX_COLUMNS];
     int ncols = 0, eor = 0;
     json_t *rows = json_array();
+    if (errlen > 0)
+        err[0] = '\0';
     if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
         r.s += 3;
     if (!rows)
         goto oom;
+    if (r.s == r.end) {
+        snprintf(err, errlen, "the file is empty: the first line names the columns");
+        goto fail;
+    }
 
     do {
         if (read_field(&r, &eor, err, errlen) < 0)
@@ -143,9 +161,9 @@ json_t *cl_csv_cameras(const char *text, size_t len, char *err, size_t errlen)
             if (strcmp(r.field, columns[c]) == 0)
                 found = (int)c;
         if (found < 0) {
-            snprintf(err, errlen, "line 1: unknown column '%.64s'; columns are code, name, station, "
+            snprintf(err, errlen, "line 1: unknown column '%.*s'; columns are code, name, station, "
                      "owner_kind, owner_name, owner_phone, lat, lon, address, retention_days, "
-                     "timezone", r.field);
+                     "timezone", utf8_prefix(r.field, 64), r.field);
             goto fail;
         }
         for (int k = 0; k < ncols; k++)
@@ -212,6 +230,8 @@ json_t *cl_csv_cameras(const char *text, size_t len, char *err, size_t errlen)
 oom:
     snprintf(err, errlen, "out of memory");
 fail:
+    if (errlen > 0 && err[0] == '\0')
+        snprintf(err, errlen, "out of memory");
     free(r.field);
     json_decref(rows);
     return NULL;

@@ -78,19 +78,40 @@ void cl_call_send_text(cl_call_t *call, int status, const char *ctype, const cha
     send_body(call, status, ctype, body, len);
 }
 
+static size_t utf8_seq_len(const unsigned char *s, size_t len);
+
 void cl_call_send_error(cl_call_t *call, int status, const char *code, const char *fmt, ...)
 {
-    char msg[512];
+    char raw[1024], msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
+    /* Messages quote what the client sent (a camera code, a CSV header) and
+     * are cut to length: keep them valid UTF-8, or the JSON cannot be made. */
+    size_t in = 0, out = 0, rawlen = strlen(raw);
+    while (in < rawlen) {
+        size_t n = utf8_seq_len((const unsigned char *)raw + in, rawlen - in);
+        if (n == 0) {
+            if (out + 1 >= sizeof(msg))
+                break;
+            msg[out++] = '?';
+            in++;
+            continue;
+        }
+        if (out + n >= sizeof(msg))
+            break;
+        memcpy(msg + out, raw + in, n);
+        out += n;
+        in += n;
+    }
+    msg[out] = '\0';
     json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     if (text)
         cl_call_send_json(call, status, text, strlen(text));
     else
-        cl_call_send_json(call, 500, H2O_STRLIT("{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}"));
+        cl_call_send_json(call, 503, H2O_STRLIT("{\"error\":{\"code\":\"overloaded\",\"message\":\"out of memory\"}}"));
     free(text);
     json_decref(o);
 }
@@ -118,9 +139,22 @@ void cl_call_send_db_error(cl_call_t *call, PGresult *res)
         cl_call_send_error(call, 400, "invalid_value", "a value in the request is not acceptable");
         return;
     }
-    if (strcmp(state, "23505") == 0 || strcmp(state, CL_SQLSTATE_SERIALIZATION) == 0 ||
+    /* A value the schema's own checks refused (NOT NULL, CHECK), or one too
+     * big for an index or a field: still the input's fault. */
+    if (strcmp(state, "23502") == 0 || strcmp(state, "23514") == 0 || strncmp(state, "54", 2) == 0) {
+        cl_call_send_error(call, 400, "invalid_value", "a value in the request is not acceptable");
+        return;
+    }
+    if (strncmp(state, "23", 2) == 0 || strcmp(state, CL_SQLSTATE_SERIALIZATION) == 0 ||
         strcmp(state, CL_SQLSTATE_DEADLOCK) == 0) {
         cl_call_send_error(call, 409, "conflict", "the change conflicts with another; retry");
+        return;
+    }
+    if (strcmp(state, "57014") == 0) {
+        /* statement_timeout: the database is there, the work was too big
+         * for the time a request may take. */
+        cl_metrics_db_error();
+        cl_call_send_error(call, 503, "timeout", "the database took too long; try a smaller request");
         return;
     }
     if (strncmp(state, "08", 2) == 0 || strncmp(state, "57", 2) == 0 || strncmp(state, "53", 2) == 0) {
@@ -213,35 +247,37 @@ static char *decode(h2o_mem_pool_t *pool, const char *src, size_t len, int plus_
     return out;
 }
 
+/* The length of the valid UTF-8 sequence at s, or 0 when the bytes there are
+ * not one (overlong, surrogate, beyond U+10FFFF, cut short, or NUL). */
+static size_t utf8_seq_len(const unsigned char *s, size_t len)
+{
+    unsigned char c = s[0];
+    if (c < 0x80)
+        return c ? 1 : 0;
+    size_t n;
+    uint32_t cp;
+    if ((c & 0xe0) == 0xc0) { n = 2; cp = c & 0x1f; }
+    else if ((c & 0xf0) == 0xe0) { n = 3; cp = c & 0x0f; }
+    else if ((c & 0xf8) == 0xf0) { n = 4; cp = c & 0x07; }
+    else return 0;
+    if (n > len)
+        return 0;
+    for (size_t k = 1; k < n; k++) {
+        if ((s[k] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[k] & 0x3f);
+    }
+    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
 static int valid_utf8(const unsigned char *s, size_t len)
 {
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = s[i];
-        if (c < 0x80) {
-            if (c == 0)
-                return 0;
-            i++;
-            continue;
-        }
-        size_t n;
-        uint32_t cp;
-        if ((c & 0xe0) == 0xc0) { n = 2; cp = c & 0x1f; }
-        else if ((c & 0xf0) == 0xe0) { n = 3; cp = c & 0x0f; }
-        else if ((c & 0xf8) == 0xf0) { n = 4; cp = c & 0x07; }
-        else return 0;
-        if (i + n > len)
+    for (size_t i = 0, n; i < len; i += n)
+        if ((n = utf8_seq_len(s + i, len - i)) == 0)
             return 0;
-        for (size_t k = 1; k < n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        i += n;
-    }
     return 1;
 }
 
@@ -299,7 +335,7 @@ const char *cl_call_header(cl_call_t *call, const char *name)
 
 int cl_call_json_body(cl_call_t *call)
 {
-    if (!call->body_text) {
+    if (!call->body_text || call->body_len == 0) {
         cl_call_send_error(call, 400, "missing_body", "a JSON body is required");
         return -1;
     }
@@ -518,4 +554,66 @@ int cl_http_on_req(h2o_handler_t *self, h2o_req_t *req)
     }
     authenticate(call);
     return 0;
+}
+
+/* ------------------------------------------------------------ H2O's own errors */
+
+/* H2O answers some requests before any handler sees them (a body over its
+ * limit, a malformed request) with a text/plain body. This filter swaps that
+ * body for the API's JSON error shape, so clients parse every error alike. */
+typedef struct error_filter {
+    h2o_filter_t super;
+    size_t max_body;
+} error_filter_t;
+
+typedef struct error_ostream {
+    h2o_ostream_t super;
+    h2o_iovec_t body;
+} error_ostream_t;
+
+static void error_ostream_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs,
+                               size_t bufcnt, h2o_send_state_t state)
+{
+    error_ostream_t *o = (error_ostream_t *)self;
+    (void)bufs;
+    (void)bufcnt;
+    if (state == H2O_SEND_STATE_FINAL)
+        h2o_ostream_send_next(&o->super, req, &o->body, 1, state);
+    else
+        h2o_ostream_send_next(&o->super, req, NULL, 0, state);
+}
+
+static void on_setup_error_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+    error_filter_t *f = (error_filter_t *)self;
+    ssize_t ct = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    if (req->res.status >= 400 && ct >= 0 &&
+        h2o_memis(req->res.headers.entries[ct].value.base, req->res.headers.entries[ct].value.len,
+                  H2O_STRLIT("text/plain; charset=utf-8"))) {
+        char *json = h2o_mem_alloc_pool(&req->pool, 200);
+        int len;
+        if (req->res.status == 413)
+            len = snprintf(json, 200, "{\"error\":{\"code\":\"body_too_large\",\"message\":"
+                           "\"the body may be at most %zu bytes\"}}", f->max_body);
+        else if (req->res.status == 400)
+            len = snprintf(json, 200, "{\"error\":{\"code\":\"bad_request\",\"message\":"
+                           "\"the HTTP request is malformed\"}}");
+        else
+            len = snprintf(json, 200, "{\"error\":{\"code\":\"http_error\",\"message\":"
+                           "\"the HTTP layer refused the request (status %d)\"}}", req->res.status);
+        req->res.headers.entries[ct].value = h2o_iovec_init(H2O_STRLIT("application/json; charset=utf-8"));
+        req->res.content_length = (size_t)len;
+        error_ostream_t *o = (error_ostream_t *)h2o_add_ostream(req, sizeof(*o), slot);
+        o->super.do_send = error_ostream_send;
+        o->body = h2o_iovec_init(json, (size_t)len);
+        slot = &o->super.next;
+    }
+    h2o_setup_next_ostream(req, slot);
+}
+
+void cl_http_register_error_filter(h2o_pathconf_t *pathconf, size_t max_body)
+{
+    error_filter_t *f = (error_filter_t *)h2o_create_filter(pathconf, sizeof(*f));
+    f->super.on_setup_ostream = on_setup_error_ostream;
+    f->max_body = max_body;
 }

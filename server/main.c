@@ -75,6 +75,22 @@ static int open_listener(cl_worker_t *w, const struct addrinfo *ai)
     return 0;
 }
 
+/* The workers share the port through SO_REUSEPORT, which would as well let
+ * a second camledger-server (on another database, say) share it without a
+ * word. Binding once without it first finds anyone already listening. */
+static int check_port_free(const struct addrinfo *ai)
+{
+    int one = 1, err = 0;
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0)
+        err = -errno;
+    close(fd);
+    return err;
+}
+
 static void on_tick(uv_timer_t *t)
 {
     cl_worker_t *w = t->data;
@@ -221,6 +237,12 @@ int main(int argc, char **argv)
     struct addrinfo *ai = resolve_listen(listen_arg);
     if (!ai)
         return 2;
+    int port_err = check_port_free(ai);
+    if (port_err) {
+        cl_error("listen %s: %s", listen_arg, strerror(-port_err));
+        freeaddrinfo(ai);
+        return 1;
+    }
 
     PGconn *check = cl_db_connect(cfg.conninfo, "camledger-server");
     if (!check) {
@@ -253,6 +275,10 @@ int main(int argc, char **argv)
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
     h2o_handler_t *handler = h2o_create_handler(path, sizeof(*handler));
     handler->on_req = cl_http_on_req;
+    /* Errors H2O sends before routing (a body over its limit) take the
+     * fallback path's filters. */
+    cl_http_register_error_filter(path, h2o_config.max_request_entity_size);
+    cl_http_register_error_filter(&host->fallback_path, h2o_config.max_request_entity_size);
     cl_metrics_init(cl_routes_count);
 
     cl_workers = calloc((size_t)threads, sizeof(*cl_workers));

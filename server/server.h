@@ -106,6 +106,10 @@ extern const size_t cl_routes_count;
 
 /* Entry point for every request (http.c). */
 int cl_http_on_req(h2o_handler_t *self, h2o_req_t *req);
+/* Makes the error answers H2O gives by itself (413 over max_body, 400 for a
+ * malformed request) use the JSON error shape. Register it on every path
+ * configuration, the host's fallback path included. */
+void cl_http_register_error_filter(h2o_pathconf_t *pathconf, size_t max_body);
 
 /* Answers with a JSON body (copied) and the status. */
 void cl_call_send_json(cl_call_t *call, int status, const char *json, size_t len);

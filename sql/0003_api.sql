@@ -22,6 +22,9 @@ BEGIN
     IF p_value IS NULL THEN
         RETURN NULL;
     END IF;
+    -- A '+' typed into a query string arrives as a space (form encoding):
+    -- "21:40:00 07:00" can only have meant "21:40:00+07:00".
+    p_value := regexp_replace(p_value, ' (\d{2}:\d{2})$', '+\1');
     IF p_value !~ '^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$' THEN
         PERFORM cl_fail(400, 'invalid_time', p_field || ': not an RFC 3339 date-time with an offset, such as 2026-11-21T21:40:00+07:00');
     END IF;
@@ -203,7 +206,10 @@ BEGIN
     END IF;
     PERFORM cl_json_number(p_body, 'lat', -90, 90, false);
     PERFORM cl_json_number(p_body, 'lon', -180, 180, false);
-    IF (p_body ? 'lat' AND jsonb_typeof(p_body -> 'lat') <> 'null') <>
+    -- Both or neither, and both set or both cleared: a camera has a
+    -- position or none.
+    IF (p_body ? 'lat') <> (p_body ? 'lon') OR
+       (p_body ? 'lat' AND jsonb_typeof(p_body -> 'lat') <> 'null') <>
        (p_body ? 'lon' AND jsonb_typeof(p_body -> 'lon') <> 'null') THEN
         PERFORM cl_fail(400, 'invalid_field', 'lat and lon go together');
     END IF;
@@ -229,7 +235,7 @@ BEGIN
                               address, retention_days, timezone, registered)
     VALUES (p_body ->> 'code', p_body ->> 'name', v_station, p_body ->> 'owner_kind',
             p_body ->> 'owner_name', p_body ->> 'owner_phone', (p_body ->> 'lat')::float8,
-            (p_body ->> 'lon')::float8, p_body ->> 'address', (p_body ->> 'retention_days')::integer,
+            (p_body ->> 'lon')::float8, p_body ->> 'address', (p_body ->> 'retention_days')::numeric::integer,
             p_body ->> 'timezone', true)
     ON CONFLICT (code) DO UPDATE SET
         name = EXCLUDED.name, station_id = EXCLUDED.station_id, owner_kind = EXCLUDED.owner_kind,
@@ -328,6 +334,9 @@ BEGIN
         PERFORM cl_fail(403, 'other_station', 'this camera belongs to another station');
     END IF;
     v_station := cl_camera_check(p_actor, p_body, false);
+    IF p_body = '{}' THEN
+        PERFORM cl_fail(400, 'invalid_body', 'nothing to change: give at least one field');
+    END IF;
     UPDATE cameras SET
         name = CASE WHEN p_body ? 'name' THEN p_body ->> 'name' ELSE name END,
         station_id = CASE WHEN p_body ? 'station' THEN v_station ELSE station_id END,
@@ -338,7 +347,7 @@ BEGIN
         lon = CASE WHEN p_body ? 'lon' THEN (p_body ->> 'lon')::float8 ELSE lon END,
         address = CASE WHEN p_body ? 'address' THEN p_body ->> 'address' ELSE address END,
         retention_days = CASE WHEN p_body ? 'retention_days'
-                              THEN (p_body ->> 'retention_days')::integer ELSE retention_days END,
+                              THEN (p_body ->> 'retention_days')::numeric::integer ELSE retention_days END,
         timezone = CASE WHEN p_body ? 'timezone' THEN p_body ->> 'timezone' ELSE timezone END,
         updated_at = now()
     WHERE id = c.id RETURNING * INTO c;
@@ -857,6 +866,11 @@ BEGIN
     END IF;
     IF p_action = 'reject' AND (v_reason IS NULL OR v_reason = '') THEN
         PERFORM cl_fail(400, 'missing_field', 'reason: required to reject');
+    END IF;
+    -- The trigger lets a row keep its status (other columns may change); as
+    -- an action, approving the approved or cancelling the cancelled is not.
+    IF r.status = v_new THEN
+        PERFORM cl_fail(409, 'invalid_state', format('request %s is already %s', r.id, r.status));
     END IF;
     UPDATE requests SET status = v_new,
         decided_by = CASE WHEN p_action = 'cancel' THEN decided_by ELSE p_actor END,

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,13 @@
 #include <unistd.h>
 
 #include "testlib.h"
+
+static int timeout_secs = 60;
+
+void cl_http_set_timeout(int secs)
+{
+    timeout_secs = secs > 0 ? secs : 60;
+}
 
 static int send_all(int fd, const char *buf, size_t len)
 {
@@ -31,6 +39,31 @@ static int send_all(int fd, const char *buf, size_t len)
     return 0;
 }
 
+/* Sends the body, but stops as soon as the server answers: it may refuse a
+ * large body (413) after the headers and close without reading the rest. */
+static int send_body(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        struct pollfd p = {fd, POLLIN | POLLOUT, 0};
+        int n = poll(&p, 1, timeout_secs * 1000);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n == 0 ? -ETIMEDOUT : -errno;
+        if (p.revents & (POLLIN | POLLHUP | POLLERR))
+            return 0;
+        ssize_t sent = send(fd, buf, len > 65536 ? 65536 : len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (sent < 0) {
+            if (errno == EINTR || errno == EAGAIN)
+                continue;
+            return -errno;
+        }
+        buf += sent;
+        len -= (size_t)sent;
+    }
+    return 0;
+}
+
 int cl_http(int port, const char *method, const char *path, const char *token,
             const char *extra_headers, const char *body, size_t body_len, cl_http_resp_t *out)
 {
@@ -38,7 +71,7 @@ int cl_http(int port, const char *method, const char *path, const char *token,
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0)
         return -errno;
-    struct timeval tv = {60, 0};
+    struct timeval tv = {timeout_secs, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     struct sockaddr_in sa = {0};
@@ -63,7 +96,7 @@ int cl_http(int port, const char *method, const char *path, const char *token,
     int err = send_all(fd, head, (size_t)hl);
     free(head);
     if (!err && body && body_len)
-        err = send_all(fd, body, body_len);
+        err = send_body(fd, body, body_len);
     /* The server may answer (413) before reading a large body: read anyway. */
     size_t cap = 65536, len = 0;
     char *buf = malloc(cap);

@@ -15,9 +15,12 @@ typedef struct cl_http_resp {
 
 /* Sends one request to 127.0.0.1:port. extra_headers is "Name: value\r\n"...
  * or NULL; token adds "Authorization: Bearer token" when non-NULL. Returns 0
- * or a negative errno (connection refused, timeout after 60 s). */
+ * or a negative errno (connection refused, timeout). */
 int cl_http(int port, const char *method, const char *path, const char *token,
             const char *extra_headers, const char *body, size_t body_len, cl_http_resp_t *out);
+
+/* How long cl_http waits for the server (default 60 s; 0 restores it). */
+void cl_http_set_timeout(int secs);
 
 /* The value of header name (case-insensitive) in a malloc'ed string, or NULL. */
 char *cl_http_header(const cl_http_resp_t *r, const char *name);
