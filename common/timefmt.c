@@ -243,10 +243,9 @@ static int mktime_in_zone(struct tm *tm, const char *zone, time_t *out)
         *out = t;
 
     if (zone) {
-        if (had_tz)
-            setenv("TZ", saved, 1);
-        else
-            unsetenv("TZ");
+        /* Never unsetenv: removing a variable shifts environ under any
+         * concurrent getenv(). ":/etc/localtime" is what an unset TZ means. */
+        setenv("TZ", had_tz ? saved : ":/etc/localtime", 1);
         tzset();
         free(saved);
     }

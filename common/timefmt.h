@@ -40,7 +40,9 @@ cl_time_t cl_time_now(void);
  * Returns 0, -EINVAL when a field is out of range (including Feb 29 of a
  * common year), -ENOENT when the zone is unknown. The zone is applied by
  * switching TZ under a process-wide lock and restoring it: localtime_r() in
- * another thread during that window may see the zone. */
+ * another thread during that window may see the zone. An unset TZ is
+ * restored as ":/etc/localtime", its meaning: the variable is never removed,
+ * since removing one shifts environ under concurrent getenv() calls. */
 int cl_time_from_local(const struct tm *tm, const char *zone, cl_time_t *out);
 
 /* 1 when zone names an IANA zone in the system's zoneinfo, else 0. */
