@@ -542,12 +542,67 @@ static void test_extract_kill9_mid_cut_is_taken_over(void **state)
     assert_true(killed_mid_cut);
 }
 
+static void test_extract_failed_cuts_retry_then_fail(void **state)
+{
+    (void)state;
+    /* A recording the index holds as ok, whose bytes were since replaced by
+     * garbage of the same size and mtime (a failing disk): the cut fails. */
+    assert_int_equal(cl_t_sh("set -e; d='%s/camfail/" DAY "'; mkdir -p \"$d\" && "
+                             "ffmpeg -nostdin -v error -f lavfi -i testsrc2=size=320x240:rate=25 "
+                             "-t 20 -c:v libx264 -preset ultrafast -g 50 -y \"$d/21-40-00.mp4\"", root), 0);
+    char *out;
+    assert_int_equal(index_root(NULL, &out), 0);
+    free(out);
+    assert_int_equal(cl_t_sh("set -e; f='%s/camfail/" DAY "/21-40-00.mp4'; cp -p \"$f\" \"$f.orig\" && "
+                             "head -c $(stat -c %%s \"$f\") /dev/urandom > \"$f\" && touch -r \"$f.orig\" \"$f\" && "
+                             "mv \"$f.orig\" '%s/camfail.orig'", root, work), 0);
+    long long id = make_request("camfail", "21:40:02", "21:40:12");
+    approve(id);
+    char sid[24];
+    snprintf(sid, sizeof(sid), "%lld", id);
+    char extra[1024];
+    snprintf(extra, sizeof(extra), "--exports '%s' --max-attempts 2", exports);
+
+    /* First failure: kept approved, with the reason, retried later. */
+    assert_int_equal(index_root(extra, &out), 0);
+    assert_int_equal(fulfil_field(out, "retried"), 1);
+    free(out);
+    char *v = cl_t_query1(conn, "SELECT concat_ws(',', status, attempts, last_error IS NOT NULL,"
+                          " next_attempt_at > now() + interval '20 seconds', claimed_by IS NULL)"
+                          " FROM requests WHERE id = $1", sid, NULL);
+    assert_string_equal(v, "approved,1,t,t,t");
+    free(v);
+    /* Not before the backoff has passed. */
+    assert_int_equal(index_root(extra, &out), 0);
+    assert_null(strstr(out, "fulfil: "));
+    free(out);
+    free(cl_t_query1(conn, "UPDATE requests SET next_attempt_at = now() WHERE id = $1 RETURNING id",
+                     sid, NULL));
+    /* The second failure is the last allowed: failed, with the reason. */
+    assert_int_equal(index_root(extra, &out), 0);
+    assert_int_equal(fulfil_field(out, "failed"), 1);
+    free(out);
+    json_t *r = get_request(id);
+    assert_string_equal(json_string_value(json_object_get(r, "status")), "failed");
+    assert_true(strlen(json_string_value(json_object_get(r, "error"))) > 0);
+    json_decref(r);
+    char *n = cl_t_query1(conn, "SELECT count(*) FROM audit_log WHERE object_id = $1"
+                          " AND action = 'request.failed' AND data ->> 'attempts' = '2'", sid, NULL);
+    assert_string_equal(n, "1");
+    free(n);
+    char final[4096];
+    snprintf(final, sizeof(final), "%s/request-%lld.mp4", exports, id);
+    struct stat sb;
+    assert_int_equal(stat(final, &sb), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_extract_windows),
         cmocka_unit_test(test_extract_two_indexers_cut_each_once),
         cmocka_unit_test(test_extract_kill9_mid_cut_is_taken_over),
+        cmocka_unit_test(test_extract_failed_cuts_retry_then_fail),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
