@@ -203,23 +203,11 @@ static void route_request_list(cl_call_t *call)
                                           "offset", "at_risk", NULL};
     if (only_params(call, allowed) < 0)
         return;
-    const char *at_risk = cl_call_param(call, "at_risk");
-    if (at_risk) {
-        /* Not yet cut, the footage about to be overwritten first. */
-        if (strcmp(at_risk, "true") != 0) {
-            cl_call_send_error(call, 400, "invalid_parameter", "at_risk: only true");
-            return;
-        }
-        const char *p[] = {cl_call_param(call, "case"), cl_call_param(call, "camera"),
-                           cl_call_param(call, "status"), cl_call_param(call, "requester"),
-                           cl_call_param(call, "limit"), cl_call_param(call, "offset")};
-        cl_call_sql(call, "SELECT * FROM cl_api_requests_at_risk($1, $2, $3, $4, $5, $6)", 6, p);
-        return;
-    }
     const char *p[] = {cl_call_param(call, "case"), cl_call_param(call, "camera"),
                        cl_call_param(call, "status"), cl_call_param(call, "requester"),
-                       cl_call_param(call, "limit"), cl_call_param(call, "offset")};
-    cl_call_sql(call, "SELECT * FROM cl_api_request_list($1, $2, $3, $4, $5, $6)", 6, p);
+                       cl_call_param(call, "at_risk"), cl_call_param(call, "limit"),
+                       cl_call_param(call, "offset")};
+    cl_call_sql(call, "SELECT * FROM cl_api_request_list($1, $2, $3, $4, $5, $6, $7)", 7, p);
 }
 
 static void route_request_get(cl_call_t *call)

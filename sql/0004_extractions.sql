@@ -203,22 +203,24 @@ LANGUAGE sql STABLE AS $$
         'error', CASE WHEN r.status = 'failed' THEN r.last_error END)
 $$;
 
--- Requests whose footage is not yet cut, ordered by when it will be
--- overwritten: the ones about to vanish first. The list's other filters
--- apply; a status filter may only narrow to pending or approved.
-CREATE FUNCTION cl_api_requests_at_risk(p_case text, p_camera text, p_status text,
-                                        p_requester text, p_limit text, p_offset text,
-                                        OUT status integer, OUT body jsonb)
+-- The request list gains at_risk: only requests whose footage is not yet
+-- cut, ordered by when it will be overwritten, the ones about to vanish
+-- first (a status filter may then only narrow to pending or approved).
+DROP FUNCTION cl_api_request_list(text, text, text, text, text, text);
+CREATE FUNCTION cl_api_request_list(p_case text, p_camera text, p_status text, p_requester text,
+                                    p_at_risk text, p_limit text, p_offset text,
+                                    OUT status integer, OUT body jsonb)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     v_limit bigint := cl_parse_int(p_limit, 'limit', 1, 500, 50);
     v_offset bigint := cl_parse_int(p_offset, 'offset', 0, 1000000000, 0);
+    v_at_risk boolean := p_at_risk IS NOT NULL;
     v_case integer;
     v_camera integer;
     v_user integer;
 BEGIN
-    IF p_status IS NOT NULL AND p_status NOT IN ('pending', 'approved') THEN
-        PERFORM cl_fail(400, 'invalid_parameter', 'status: with at_risk, pending or approved');
+    IF p_at_risk IS NOT NULL AND p_at_risk <> 'true' THEN
+        PERFORM cl_fail(400, 'invalid_parameter', 'at_risk: only true');
     END IF;
     IF p_case IS NOT NULL THEN
         v_case := coalesce((SELECT id FROM cases WHERE number = p_case), -1);
@@ -229,19 +231,31 @@ BEGIN
     IF p_requester IS NOT NULL THEN
         v_user := coalesce((SELECT id FROM users WHERE name = p_requester), -1);
     END IF;
+    IF p_status IS NOT NULL AND p_status NOT IN ('pending', 'approved', 'rejected', 'cancelled',
+                                                 'fulfilled', 'partial', 'unavailable', 'failed') THEN
+        PERFORM cl_fail(400, 'invalid_parameter', 'status: not a request status');
+    END IF;
+    IF v_at_risk AND p_status IS NOT NULL AND p_status NOT IN ('pending', 'approved') THEN
+        PERFORM cl_fail(400, 'invalid_parameter', 'status: with at_risk, pending or approved');
+    END IF;
     WITH hits AS (
-        SELECT r, cl_request_overwrite_at(r) AS overwrite_at
+        SELECT r, CASE WHEN v_at_risk THEN cl_request_overwrite_at(r) END AS overwrite_at
           FROM requests r
-         WHERE r.status IN ('pending', 'approved')
-           AND (p_status IS NULL OR r.status = p_status)
-           AND (v_case IS NULL OR r.case_id = v_case)
+         WHERE (v_case IS NULL OR r.case_id = v_case)
            AND (v_camera IS NULL OR r.camera_id = v_camera)
            AND (v_user IS NULL OR r.requester_id = v_user)
+           AND (p_status IS NULL OR r.status = p_status)
+           AND (NOT v_at_risk OR r.status IN ('pending', 'approved'))
+    ), page AS (
+        SELECT *, row_number() OVER (ORDER BY
+                      CASE WHEN v_at_risk THEN overwrite_at END NULLS LAST,
+                      CASE WHEN v_at_risk THEN (r).id END,
+                      (r).id DESC) AS n
+          FROM hits
     )
     SELECT jsonb_build_object(
-        'requests', coalesce((SELECT jsonb_agg(cl_request_json(h.r) ORDER BY h.overwrite_at NULLS LAST, (h.r).id)
-                               FROM (SELECT * FROM hits ORDER BY overwrite_at NULLS LAST, (r).id
-                                     LIMIT v_limit OFFSET v_offset) h), '[]'),
+        'requests', coalesce((SELECT jsonb_agg(cl_request_json(p.r) ORDER BY p.n)
+                                FROM page p WHERE p.n > v_offset AND p.n <= v_offset + v_limit), '[]'),
         'total', (SELECT count(*) FROM hits), 'limit', v_limit, 'offset', v_offset)
     INTO body;
     status := 200;
