@@ -1,11 +1,10 @@
 /* Cutting evidence clips by stream copy: the timeline, the edit list and
- * the rules for gaps and overlaps are described in clip.h. */
+ * the rules for gaps and overlaps are described in clip.h. This side reads
+ * the sources and places and selects packets; clip_output.c writes them. */
 #include "clip.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,8 +15,8 @@
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/mathematics.h>
-#include <libavutil/sha.h>
 
+#include "clip_output.h"
 #include "container.h"
 
 /* Small: every seek refills the buffer, and reads larger than it (most
@@ -75,8 +74,7 @@ typedef struct source {
 typedef struct clip {
     cl_clip_result_t *res;
     cl_time_t from, to;
-    char *part_path;
-    AVFormatContext *oc;
+    cl_clip_out_t out;
     ostream_t os[N_KIND];
     int started;              /* a video packet was accepted */
     AVPacket **queue;         /* read ahead, before copying starts */
@@ -259,12 +257,6 @@ static int is_matroska(const source_t *s)
     return strncmp(s->fmt->iformat->name, "matroska", 8) == 0;
 }
 
-/* An errno for an FFmpeg error code. */
-static int errno_of(int averr)
-{
-    return averr < 0 && averr > -4096 ? averr : -EIO;
-}
-
 /* MPEG-TS tells little before its packets are read; Matroska does not say
  * how far B-frames reorder, which the dts of its packets need. */
 static int needs_stream_info(const source_t *s)
@@ -412,44 +404,13 @@ static const char *mismatch(const clip_t *c, const source_t *s)
 /* The output on the part file, with the streams of the first source. */
 static int open_output(clip_t *c, source_t *s)
 {
-    char url[PATH_MAX + 8], when[CL_TIME_RFC3339_LEN];
-    AVDictionary *opts = NULL;
-    snprintf(url, sizeof(url), "file:%s", c->part_path);
-    int err = avformat_alloc_output_context2(&c->oc, NULL, "mp4", url);
-    if (err < 0)
-        return err;
-    for (int k = 0; k < N_KIND; k++) {
-        if (s->index[k] < 0)
-            continue;
-        AVStream *in = in_stream(s, k), *st = avformat_new_stream(c->oc, NULL);
-        if (!st || (err = avcodec_parameters_copy(st->codecpar, in->codecpar)) < 0)
-            return st ? err : AVERROR(ENOMEM);
-        /* Keep a tag MP4 knows for the codec (hvc1 stays hvc1); else let
-         * the muxer choose. */
-        if (av_codec_get_id(c->oc->oformat->codec_tag, in->codecpar->codec_tag) !=
-            in->codecpar->codec_id)
-            st->codecpar->codec_tag = 0;
-        st->time_base = in->time_base;
-        st->avg_frame_rate = in->avg_frame_rate;
-        for (int i = 0; i < in->nb_side_data; i++) {
-            const AVPacketSideData *sd = &in->side_data[i];
-            uint8_t *d = av_stream_new_side_data(st, sd->type, sd->size);
-            if (!d)
-                return AVERROR(ENOMEM);
-            memcpy(d, sd->data, sd->size);
-        }
-        c->os[k].st = st;
-    }
-    if (cl_time_format_rfc3339(c->from, when, sizeof(when)))
-        av_dict_set(&c->oc->metadata, "creation_time", when, 0);
-    /* Negative timestamps (the frames between the keyframe and `from`)
-     * must reach the muxer as they are: it turns them into the edit list. */
-    c->oc->avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED;
-    av_dict_set(&opts, "movflags", "+faststart", 0);
-    av_dict_set(&opts, "use_editlist", "1", 0);
-    if ((err = avio_open(&c->oc->pb, url, AVIO_FLAG_WRITE)) >= 0)
-        err = avformat_write_header(c->oc, &opts);
-    av_dict_free(&opts);
+    const AVStream *in[N_KIND];
+    AVStream *st[N_KIND];
+    for (int k = 0; k < N_KIND; k++)
+        in[k] = s->index[k] >= 0 ? in_stream(s, k) : NULL;
+    int err = cl_clip_out_open(&c->out, in, st, N_KIND, c->from);
+    for (int k = 0; k < N_KIND; k++)
+        c->os[k].st = st[k];
     if (err < 0)
         return err;
     for (int k = 0; k < N_KIND; k++) {
@@ -485,9 +446,7 @@ static int write_out(clip_t *c, source_t *s, int k, AVPacket *pkt)
         o->min_pts = pkt->pts;
     if (o->max_end == AV_NOPTS_VALUE || end > o->max_end)
         o->max_end = end;
-    int err = av_interleaved_write_frame(c->oc, pkt);
-    av_packet_free(&pkt);
-    return err;
+    return cl_clip_out_write(&c->out, pkt);
 }
 
 /* Writes (or, when the file was cut short, drops) the packets held back. */
@@ -730,9 +689,9 @@ static int cut_source(clip_t *c, source_t *s)
         return 0;
     }
     const char *why;
-    if (!c->oc && (err = open_output(c, s)) < 0) {
-        snprintf(c->res->error, sizeof(c->res->error), "%s: %s", c->part_path, av_err2str(err));
-        return errno_of(err);
+    if (!c->out.oc && (err = open_output(c, s)) < 0) {
+        snprintf(c->res->error, sizeof(c->res->error), "%s: %s", c->out.part_path, av_err2str(err));
+        return cl_clip_out_errno(err);
     }
     if ((why = mismatch(c, s))) {
         part_status(s, CL_CLIP_PART_INCOMPATIBLE, "%s", why);
@@ -752,93 +711,8 @@ static int cut_source(clip_t *c, source_t *s)
     if (seek && (err = seek_start(c, s)) < 0)
         return err;
     if ((err = copy_source(c, s)) < 0 && !c->res->error[0])
-        snprintf(c->res->error, sizeof(c->res->error), "%s: %s", c->part_path, av_err2str(err));
-    return err < 0 ? errno_of(err) : 0;
-}
-
-static int sha256_fd(int fd, char hex[65])
-{
-    struct AVSHA *sha = av_sha_alloc();
-    uint8_t buf[64 * 1024], digest[32];
-    int64_t off = 0;
-    ssize_t n;
-    if (!sha)
-        return -ENOMEM;
-    av_sha_init(sha, 256);
-    while ((n = pread(fd, buf, sizeof(buf), off)) != 0) {
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            int err = -errno;
-            av_free(sha);
-            return err;
-        }
-        av_sha_update(sha, buf, (size_t)n);
-        off += n;
-    }
-    av_sha_final(sha, digest);
-    av_free(sha);
-    for (int i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-    return 0;
-}
-
-int cl_clip_sha256_file(const char *path, char hex[65])
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0)
-        return -errno;
-    int err = sha256_fd(fd, hex);
-    close(fd);
-    return err;
-}
-
-static int sync_dir_of(const char *path)
-{
-    char *copy = strdup(path);
-    if (!copy)
-        return -ENOMEM;
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC), err = 0;
-    free(copy);
-    if (fd < 0)
-        return -errno;
-    if (fsync(fd) < 0)
-        err = -errno;
-    close(fd);
-    return err;
-}
-
-/* Ends the muxer, syncs the part file, hashes it and moves it into place. */
-static int finish_output(clip_t *c, const char *out_path)
-{
-    cl_clip_result_t *res = c->res;
-    struct stat sb;
-    int err = av_write_trailer(c->oc);
-    int cerr = avio_closep(&c->oc->pb);
-    if (err < 0 || cerr < 0) {
-        err = err < 0 ? err : cerr;
-        snprintf(res->error, sizeof(res->error), "%s: %s", c->part_path, av_err2str(err));
-        return errno_of(err);
-    }
-    int fd = open(c->part_path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd) < 0 || fstat(fd, &sb) < 0 || (err = sha256_fd(fd, res->sha256)) < 0) {
-        err = err < 0 ? err : -errno;
-        if (fd >= 0)
-            close(fd);
-        snprintf(res->error, sizeof(res->error), "%s: %s", c->part_path, strerrordesc_np(-err));
-        return err;
-    }
-    close(fd);
-    res->bytes_written = sb.st_size;
-    if (rename(c->part_path, out_path) < 0) {
-        err = -errno;
-        snprintf(res->error, sizeof(res->error), "rename to %s: %s", out_path, strerrordesc_np(-err));
-        return err;
-    }
-    if ((err = sync_dir_of(out_path)) < 0)
-        snprintf(res->error, sizeof(res->error), "sync the directory of %s: %s", out_path,
-                 strerrordesc_np(-err));
-    return err;
+        snprintf(c->res->error, sizeof(c->res->error), "%s: %s", c->out.part_path, av_err2str(err));
+    return err < 0 ? cl_clip_out_errno(err) : 0;
 }
 
 int cl_clip_cut(const cl_clip_source_t *src, size_t n, cl_time_t from, cl_time_t to,
@@ -854,8 +728,7 @@ int cl_clip_cut(const cl_clip_source_t *src, size_t n, cl_time_t from, cl_time_t
         return -EINVAL;
     }
     if (!(res->parts = calloc(n, sizeof(*res->parts))) ||
-        asprintf(&c.part_path, "%s.part-%d", out_path, (int)getpid()) < 0) {
-        c.part_path = NULL;
+        cl_clip_out_init(&c.out, out_path) < 0) {
         err = -ENOMEM;
         goto out;
     }
@@ -884,21 +757,14 @@ int cl_clip_cut(const cl_clip_source_t *src, size_t n, cl_time_t from, cl_time_t
     res->covered_from = wall(&c, V, c.os[V].min_pts);
     res->covered_to = wall(&c, V, c.os[V].max_end);
     res->duration_us = res->covered_to - from;
-    err = finish_output(&c, out_path);
+    err = cl_clip_out_finish(&c.out, res);
 
 out:
     if (err == -ENOMEM && !res->error[0])
         snprintf(res->error, sizeof(res->error), "out of memory");
-    if (c.oc) {
-        if (c.oc->pb)
-            avio_closep(&c.oc->pb);
-        avformat_free_context(c.oc);
-        if (err < 0)
-            unlink(c.part_path);
-    }
+    cl_clip_out_dispose(&c.out, err < 0);
     queue_clear(&c);
     free(c.queue);
-    free(c.part_path);
     return err;
 }
 
