@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <libavutil/mem.h>
+#include <openssl/crypto.h>
 #include <libavutil/sha.h>
 
 #include "db.h"
@@ -473,7 +474,7 @@ static void authenticate(cl_call_t *call)
     /* 256 slots by the first byte of the hash; an entry is trusted for
      * auth_cache_secs, so a revoked token stops working within that time. */
     cl_auth_entry_t *e = &call->worker->auth[digest[0]];
-    if (e->expires_ns > now_ns() && memcmp(e->sha256_hex, call->sha256_hex, 64) == 0) {
+    if (e->expires_ns > now_ns() && CRYPTO_memcmp(e->sha256_hex, call->sha256_hex, 64) == 0) {
         call->user_id = e->user_id;
         call->role = e->role;
         authorised(call);

@@ -12,6 +12,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+
 #include "db.h"
 #include "log.h"
 #include "server.h"
@@ -20,6 +22,7 @@ static const char usage[] =
     "usage: camledger-server --db CONNINFO --listen HOST:PORT [--threads N]\n"
     "                        [--pool N] [--max-window-hours N] [--max-body-bytes N]\n"
     "                        [--max-csv-bytes N] [--auth-cache-secs N]\n"
+    "                        [--tls-cert FILE --tls-key FILE]\n"
     "  --db CONNINFO         libpq connection string or URI; empty: libpq's defaults\n"
     "  --listen HOST:PORT    address to serve HTTP/1.1 and HTTP/2 on ([::1]:8080 for IPv6)\n"
     "  --threads N           worker threads, each with its own loop (default: CPUs)\n"
@@ -27,7 +30,9 @@ static const char usage[] =
     "  --max-window-hours N  longest footage window a query may ask for (default 24)\n"
     "  --max-body-bytes N    largest JSON body (default 1048576)\n"
     "  --max-csv-bytes N     largest CSV import (default 8388608)\n"
-    "  --auth-cache-secs N   how long a token lookup is reused (default 5)\n";
+    "  --auth-cache-secs N   how long a token lookup is reused (default 5)\n"
+    "  --tls-cert FILE       serve HTTPS (HTTP/2 by ALPN) with this PEM certificate chain\n"
+    "  --tls-key FILE        and this PEM private key\n";
 
 cl_worker_t *cl_workers;
 int cl_workers_count;
@@ -184,6 +189,32 @@ static struct addrinfo *resolve_listen(const char *arg)
     return res;
 }
 
+/* TLS through H2O: HTTP/2 is offered by ALPN, TLS 1.2 at the least. NULL
+ * after saying why. */
+static SSL_CTX *tls_context(const char *cert, const char *key)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) {
+        fprintf(stderr, "camledger-server: TLS: cannot create a context\n");
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+        fprintf(stderr, "camledger-server: --tls-cert %s: not a readable PEM certificate\n", cert);
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        fprintf(stderr, "camledger-server: --tls-key %s: not the PEM private key of the certificate\n", key);
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    h2o_ssl_register_alpn_protocols(ctx, h2o_http2_alpn_protocols);
+    return ctx;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -195,6 +226,8 @@ int main(int argc, char **argv)
         {"max-body-bytes", required_argument, NULL, 'b'},
         {"max-csv-bytes", required_argument, NULL, 'c'},
         {"auth-cache-secs", required_argument, NULL, 'a'},
+        {"tls-cert", required_argument, NULL, 'C'},
+        {"tls-key", required_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -202,7 +235,7 @@ int main(int argc, char **argv)
         .conninfo = "", .pool_size = 8, .max_json_body = 1 << 20, .max_csv_body = 8 << 20,
         .max_window_secs = 24 * 3600, .auth_cache_secs = 5,
     };
-    const char *listen_arg = NULL;
+    const char *listen_arg = NULL, *tls_cert = NULL, *tls_key = NULL;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN), v;
     int threads = ncpu > 0 ? (int)ncpu : 1;
     int c;
@@ -222,10 +255,19 @@ int main(int argc, char **argv)
                   cfg.max_csv_body = (size_t)v; break;
         case 'a': if (parse_long("--auth-cache-secs", optarg, 0, 3600, &v) < 0) return 2;
                   cfg.auth_cache_secs = (int)v; break;
+        case 'C': tls_cert = optarg; break;
+        case 'K': tls_key = optarg; break;
         case 'h': fputs(usage, stdout); return 0;
         default: fputs(usage, stderr); return 2;
         }
     }
+    if (!tls_cert != !tls_key) {
+        fprintf(stderr, "camledger-server: --tls-cert and --tls-key go together\n");
+        return 2;
+    }
+    SSL_CTX *ssl_ctx = NULL;
+    if (tls_cert && !(ssl_ctx = tls_context(tls_cert, tls_key)))
+        return 2;
     if (optind < argc) {
         fprintf(stderr, "camledger-server: unexpected argument '%s'\n%s", argv[optind], usage);
         return 2;
@@ -297,6 +339,7 @@ int main(int argc, char **argv)
         h2o_context_init(&w->ctx, &w->loop, &h2o_config);
         w->accept.ctx = &w->ctx;
         w->accept.hosts = h2o_config.hosts;
+        w->accept.ssl_ctx = ssl_ctx;
         int err = open_listener(w, ai);
         if (err) {
             cl_error("listen %s: %s", listen_arg, uv_strerror(err));

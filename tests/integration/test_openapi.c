@@ -3,15 +3,7 @@
  * answers every documented operation from the route itself, with the
  * documented success fields, the documented query parameters, tokens and
  * roles, while undocumented paths and methods are refused by the router.
- *
- * The document is read with a line scan of its strict layout: under
- * "paths:", each path key at 2 spaces ("  /v1/cameras/{code}:"), each
- * lower-case method at 4 ("    get:"), and per operation, at 6 spaces,
- * "x-roles: [...]", "x-route-name: NAME", "parameters:" (items
- * "        - name: N" then "          in: query") and "responses:" (status
- * keys at 8, the success schema's first "$ref"); under "components:" /
- * "  schemas:", schema names at 4 with "required: [...]" on one line at 6
- * (or at 10 inside an "allOf" item, whose "- $ref" items are followed). */
+ * The document is read by openapi_doc.c. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +14,7 @@
 #include <jansson.h>
 
 #include "http_client.h"
+#include "openapi_doc.h"
 #include "server.h"
 #include "testlib.h"
 
@@ -31,376 +24,6 @@
  * real server. Weak, so a definition moved into the library wins. */
 __attribute__((weak)) cl_worker_t *cl_workers;
 __attribute__((weak)) int cl_workers_count;
-
-/* ------------------------------------------------------------ the document */
-
-#define MAX_OPS 64
-#define MAX_QUERY 16
-#define MAX_SCHEMAS 128
-
-typedef struct doc_op {
-    char method[8];            /* upper case */
-    char path[256];            /* as documented: /v1/cameras/{code} */
-    char tmpl[256];            /* as in cl_routes: /v1/cameras/{} */
-    int line;
-    int roles;                 /* CL_ROLE_* bits from x-roles */
-    int n_roles_lines;
-    char route_name[64];
-    char *query[MAX_QUERY];    /* documented query parameters */
-    size_t n_query;
-    char success[8];           /* "200", "201" */
-    char success_schema[64];   /* the success answer's schema, or "" */
-} doc_op_t;
-
-typedef struct doc_schema {
-    char name[64];
-    char required[1024];       /* comma-separated, no spaces */
-    char all_of[4][64];        /* schemas named by allOf items */
-    size_t n_all_of;
-} doc_schema_t;
-
-static doc_op_t ops[MAX_OPS];
-static size_t n_ops;
-static doc_schema_t schemas[MAX_SCHEMAS];
-static size_t n_schemas;
-static char *doc_text;        /* the file, cut into lines by the scan */
-
-static const char *const http_methods[] = {"get", "put", "post", "delete", "options", "head",
-                                           "patch", "trace"};
-
-static int indent_of(const char *line)
-{
-    int n = 0;
-    while (line[n] == ' ')
-        n++;
-    if (line[n] == '\t')
-        fail_msg("docs/openapi.yaml: a tab in the indentation of '%s'", line);
-    return n;
-}
-
-/* "key: value" at the line's indentation: copies the key, returns the value
- * (after ": "), "" for "key:", NULL when the line is not a plain key. */
-static const char *key_of(const char *text, char *key, size_t keylen)
-{
-    const char *colon = strchr(text, ':');
-    if (!colon || (colon[1] != '\0' && colon[1] != ' '))
-        return NULL;
-    size_t n = (size_t)(colon - text);
-    if (n == 0 || n >= keylen)
-        return NULL;
-    memcpy(key, text, n);
-    key[n] = '\0';
-    const char *v = colon + 1;
-    while (*v == ' ')
-        v++;
-    return v;
-}
-
-static int role_bit(const char *name)
-{
-    if (strcmp(name, "investigator") == 0)
-        return CL_ROLE_INVESTIGATOR;
-    if (strcmp(name, "admin") == 0)
-        return CL_ROLE_ADMIN;
-    if (strcmp(name, "auditor") == 0)
-        return CL_ROLE_AUDITOR;
-    return 0;
-}
-
-/* "[investigator, admin]" to a bit set; fails the test on anything else. */
-static int parse_roles(const char *v, int line)
-{
-    size_t len = strlen(v);
-    if (len < 2 || v[0] != '[' || v[len - 1] != ']')
-        fail_msg("docs/openapi.yaml:%d: x-roles is not a one-line [list]: %s", line, v);
-    char buf[256];
-    snprintf(buf, sizeof(buf), "%.*s", (int)(len - 2), v + 1);
-    int roles = 0;
-    char *save = NULL;
-    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        while (*tok == ' ')
-            tok++;
-        char *end = tok + strlen(tok);
-        while (end > tok && end[-1] == ' ')
-            *--end = '\0';
-        int bit = role_bit(tok);
-        if (!bit)
-            fail_msg("docs/openapi.yaml:%d: x-roles names an unknown role '%s'", line, tok);
-        if (roles & bit)
-            fail_msg("docs/openapi.yaml:%d: x-roles names '%s' twice", line, tok);
-        roles |= bit;
-    }
-    return roles;
-}
-
-/* "[a, b, c]" to "a,b,c". */
-static void flatten_list(const char *v, char *out, size_t outlen, int line)
-{
-    size_t len = strlen(v);
-    if (len < 2 || v[0] != '[' || v[len - 1] != ']')
-        fail_msg("docs/openapi.yaml:%d: required is not a one-line [list]: %s", line, v);
-    size_t o = 0;
-    for (size_t i = 1; i + 1 < len && o + 1 < outlen; i++)
-        if (v[i] != ' ')
-            out[o++] = v[i];
-    out[o] = '\0';
-}
-
-/* "/v1/cameras/{code}/footage" to "/v1/cameras/{}/footage". */
-static void to_template(const char *path, char *out, size_t outlen, int line)
-{
-    size_t o = 0;
-    for (const char *p = path; *p; p++) {
-        if (o + 3 >= outlen)
-            fail_msg("docs/openapi.yaml:%d: path too long", line);
-        if (*p == '{') {
-            const char *close = strchr(p, '}');
-            if (!close || close == p + 1)
-                fail_msg("docs/openapi.yaml:%d: bad path parameter in %s", line, path);
-            for (const char *q = p + 1; q < close; q++)
-                if (!isalnum((unsigned char)*q) && *q != '_')
-                    fail_msg("docs/openapi.yaml:%d: bad path parameter in %s", line, path);
-            out[o++] = '{';
-            out[o++] = '}';
-            p = close;
-        } else {
-            out[o++] = *p;
-        }
-    }
-    out[o] = '\0';
-}
-
-static const char *schema_ref(const char *v)
-{
-    static const char prefix[] = "'#/components/schemas/";
-    if (strncmp(v, prefix, sizeof(prefix) - 1) != 0)
-        return NULL;
-    return v + sizeof(prefix) - 1;
-}
-
-static void copy_ref(char *dst, size_t dstlen, const char *ref)
-{
-    size_t n = strcspn(ref, "'");
-    snprintf(dst, dstlen, "%.*s", (int)n, ref);
-}
-
-typedef struct scan_state {
-    char path[256], tmpl[256];  /* the path key being read */
-    doc_op_t *op;               /* the operation being read, or NULL */
-    int in_params, in_success;
-    char pending_param[64];
-} scan_state_t;
-
-static void scan_paths_line(const char *line, int lineno, int ind, scan_state_t *st)
-{
-    const char *text = line + ind;
-    char key[128];
-    const char *v = key_of(text, key, sizeof(key));
-    if (ind == 2) {
-        size_t len = strlen(text);
-        if (text[0] != '/' || len < 2 || text[len - 1] != ':')
-            fail_msg("docs/openapi.yaml:%d: under paths, 2 spaces hold path keys only: %s",
-                     lineno, text);
-        snprintf(st->path, sizeof(st->path), "%.*s", (int)(len - 1), text);
-        to_template(st->path, st->tmpl, sizeof(st->tmpl), lineno);
-        st->op = NULL;
-        return;
-    }
-    if (ind == 4) {
-        st->op = NULL;
-        st->in_params = st->in_success = 0;
-        if (!v)
-            fail_msg("docs/openapi.yaml:%d: not a key: %s", lineno, text);
-        for (size_t m = 0; m < sizeof(http_methods) / sizeof(http_methods[0]); m++) {
-            if (strcasecmp(key, http_methods[m]) != 0)
-                continue;
-            if (strcmp(key, http_methods[m]) != 0)
-                fail_msg("docs/openapi.yaml:%d: method keys are lower case: %s", lineno, key);
-            if (!st->path[0])
-                fail_msg("docs/openapi.yaml:%d: a method before any path", lineno);
-            if (n_ops == MAX_OPS)
-                fail_msg("docs/openapi.yaml: more than %d operations", MAX_OPS);
-            doc_op_t *o = &ops[n_ops++];
-            for (size_t i = 0; key[i]; i++)
-                o->method[i] = (char)toupper((unsigned char)key[i]);
-            memcpy(o->path, st->path, sizeof(o->path));
-            memcpy(o->tmpl, st->tmpl, sizeof(o->tmpl));
-            o->line = lineno;
-            st->op = o;
-        }
-        return;
-    }
-    doc_op_t *o = st->op;
-    if (!o)
-        return;
-    if (ind == 6 && v) {
-        st->in_params = strcmp(key, "parameters") == 0;
-        st->in_success = 0;
-        if (strcmp(key, "x-roles") == 0) {
-            o->roles = parse_roles(v, lineno);
-            o->n_roles_lines++;
-        } else if (strcmp(key, "x-route-name") == 0) {
-            snprintf(o->route_name, sizeof(o->route_name), "%s", v);
-        }
-        return;
-    }
-    if (st->in_params && ind == 8 && strncmp(text, "- name: ", 8) == 0) {
-        snprintf(st->pending_param, sizeof(st->pending_param), "%s", text + 8);
-        return;
-    }
-    if (st->in_params && ind == 10 && v && strcmp(key, "in") == 0) {
-        if (strcmp(v, "query") == 0 && st->pending_param[0]) {
-            if (o->n_query == MAX_QUERY)
-                fail_msg("docs/openapi.yaml:%d: too many query parameters", lineno);
-            o->query[o->n_query++] = strdup(st->pending_param);
-        }
-        st->pending_param[0] = '\0';
-        return;
-    }
-    if (ind == 8) {
-        st->in_success = v && (strcmp(key, "'200'") == 0 || strcmp(key, "'201'") == 0);
-        if (st->in_success)
-            snprintf(o->success, sizeof(o->success), "%.3s", key + 1);
-        return;
-    }
-    if (st->in_success && v && strcmp(key, "$ref") == 0 && !o->success_schema[0]) {
-        const char *ref = schema_ref(v);
-        if (ref)
-            copy_ref(o->success_schema, sizeof(o->success_schema), ref);
-    }
-}
-
-static void scan_schemas_line(const char *line, int lineno, int ind, doc_schema_t **s, int *in_all_of)
-{
-    const char *text = line + ind;
-    char key[128];
-    const char *v = key_of(text, key, sizeof(key));
-    if (ind == 4 && v) {
-        if (n_schemas == MAX_SCHEMAS)
-            fail_msg("docs/openapi.yaml: more than %d schemas", MAX_SCHEMAS);
-        *s = &schemas[n_schemas++];
-        snprintf((*s)->name, sizeof((*s)->name), "%.63s", key);
-        *in_all_of = 0;
-        return;
-    }
-    if (!*s)
-        return;
-    if (ind == 6 && v) {
-        *in_all_of = strcmp(key, "allOf") == 0;
-        if (strcmp(key, "required") == 0)
-            flatten_list(v, (*s)->required, sizeof((*s)->required), lineno);
-        return;
-    }
-    if (*in_all_of && ind == 8 && strncmp(text, "- $ref: ", 8) == 0) {
-        const char *ref = schema_ref(text + 8);
-        if (ref && (*s)->n_all_of < 4)
-            copy_ref((*s)->all_of[(*s)->n_all_of++], sizeof((*s)->all_of[0]), ref);
-        return;
-    }
-    if (*in_all_of && ind == 10 && v && strcmp(key, "required") == 0) {
-        char more[1024];
-        flatten_list(v, more, sizeof(more), lineno);
-        size_t len = strlen((*s)->required);
-        snprintf((*s)->required + len, sizeof((*s)->required) - len, "%s%s", len ? "," : "", more);
-    }
-}
-
-/* Reads the document once; after a failed read every test fails at once
- * rather than working on half a document. */
-static void load_doc(void)
-{
-    static int state;   /* 0 unread, 1 read, -1 failed */
-    if (state == 1)
-        return;
-    if (state == -1)
-        fail_msg("docs/openapi.yaml could not be read: see the first failure");
-    state = -1;
-    const char *root = getenv("CL_SOURCE_ROOT");
-    if (!root || !*root)
-        fail_msg("CL_SOURCE_ROOT is not set: run the tests through meson test");
-    char path[1024];
-    snprintf(path, sizeof(path), "%s/docs/openapi.yaml", root);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        fail_msg("%s: cannot open", path);
-    size_t cap = 1 << 16, len = 0, n;
-    doc_text = malloc(cap);
-    while (doc_text && (n = fread(doc_text + len, 1, cap - len - 1, f)) > 0) {
-        len += n;
-        if (cap - len < 4096)
-            doc_text = realloc(doc_text, cap *= 2);
-    }
-    fclose(f);
-    if (!doc_text)
-        fail_msg("out of memory");
-    doc_text[len] = '\0';
-    enum { OUTSIDE, PATHS, COMPONENTS, SCHEMAS } where = OUTSIDE;
-    int lineno = 0, in_all_of = 0, saw_paths = 0;
-    scan_state_t st = {0};
-    doc_schema_t *schema = NULL;
-    /* strsep keeps empty lines, so line numbers stay right. */
-    for (char *rest = doc_text, *line; (line = strsep(&rest, "\n")) != NULL;) {
-        lineno++;
-        line[strcspn(line, "\r")] = '\0';
-        int ind = indent_of(line);
-        if (line[ind] == '\0' || line[ind] == '#')
-            continue;
-        if (ind == 0) {
-            where = strcmp(line, "paths:") == 0 ? PATHS
-                  : strcmp(line, "components:") == 0 ? COMPONENTS : OUTSIDE;
-            saw_paths |= where == PATHS;
-            continue;
-        }
-        if (where == COMPONENTS || where == SCHEMAS) {
-            if (ind == 2) {
-                where = strcmp(line, "  schemas:") == 0 ? SCHEMAS : COMPONENTS;
-                schema = NULL;
-                continue;
-            }
-            if (where == SCHEMAS)
-                scan_schemas_line(line, lineno, ind, &schema, &in_all_of);
-            continue;
-        }
-        if (where == PATHS)
-            scan_paths_line(line, lineno, ind, &st);
-    }
-    if (!saw_paths || n_ops == 0)
-        fail_msg("%s: no operations under paths:", path);
-    state = 1;
-}
-
-static const doc_op_t *doc_find(const char *method, const char *tmpl)
-{
-    for (size_t i = 0; i < n_ops; i++)
-        if (strcmp(ops[i].method, method) == 0 && strcmp(ops[i].tmpl, tmpl) == 0)
-            return &ops[i];
-    return NULL;
-}
-
-static const doc_schema_t *schema_find(const char *name)
-{
-    for (size_t i = 0; i < n_schemas; i++)
-        if (strcmp(schemas[i].name, name) == 0)
-            return &schemas[i];
-    return NULL;
-}
-
-/* Does the concrete path match the template ({} = one non-empty segment)? */
-static int template_matches(const char *tmpl, const char *path)
-{
-    while (*tmpl && *path) {
-        if (tmpl[0] == '{' && tmpl[1] == '}') {
-            size_t seg = strcspn(path, "/");
-            if (seg == 0)
-                return 0;
-            path += seg;
-            tmpl += 2;
-        } else if (*tmpl++ != *path++) {
-            return 0;
-        }
-    }
-    return *tmpl == '\0' && *path == '\0';
-}
 
 static int popcount3(int bits)
 {
@@ -434,7 +57,7 @@ static const char *token_for(int role)
 
 /* The token to try a documented operation with: admin when admitted, else
  * investigator, else auditor; none for public routes. */
-static const char *doc_token(const doc_op_t *op)
+static const char *doc_token(const cl_doc_op_t *op)
 {
     if (op->roles & CL_ROLE_ADMIN)
         return tok_admin;
@@ -560,10 +183,7 @@ static int stop_server(void **state)
     int rc = server_pid > 0 ? cl_t_server_stop(server_pid) : 0;
     if (conn)
         cl_t_db_drop(DB, conn);
-    for (size_t i = 0; i < n_ops; i++)
-        for (size_t q = 0; q < ops[i].n_query; q++)
-            free(ops[i].query[q]);
-    free(doc_text);
+    cl_doc_free();
     return rc == 0 ? 0 : -1;
 }
 
@@ -573,7 +193,7 @@ typedef struct path_values {
     const char *code, *number, *id;
 } path_values_t;
 
-static void fill_path(const doc_op_t *op, const path_values_t *pv, char *out, size_t outlen)
+static void fill_path(const cl_doc_op_t *op, const path_values_t *pv, char *out, size_t outlen)
 {
     size_t o = 0;
     for (const char *p = op->path; *p && o + 1 < outlen; p++) {
@@ -648,7 +268,7 @@ static const probe_t probes[] = {
 };
 #define N_PROBES (sizeof(probes) / sizeof(probes[0]))
 
-static const probe_t *probe_for(const doc_op_t *op)
+static const probe_t *probe_for(const cl_doc_op_t *op)
 {
     for (size_t i = 0; i < N_PROBES; i++)
         if (strcmp(probes[i].method, op->method) == 0 && strcmp(probes[i].path, op->path) == 0)
@@ -659,9 +279,9 @@ static const probe_t *probe_for(const doc_op_t *op)
 
 /* Checks that every field the success schema requires is in the answer,
  * following allOf. */
-static void assert_required_fields(const doc_op_t *op, const char *schema_name, json_t *answer)
+static void assert_required_fields(const cl_doc_op_t *op, const char *schema_name, json_t *answer)
 {
-    const doc_schema_t *s = schema_find(schema_name);
+    const cl_doc_schema_t *s = cl_doc_schema_find(schema_name);
     if (!s)
         fail_msg("%s %s: schema %s is not under components/schemas", op->method, op->path,
                  schema_name);
@@ -681,35 +301,35 @@ static void assert_required_fields(const doc_op_t *op, const char *schema_name, 
 static void test_openapi_lists_every_route_once(void **state)
 {
     (void)state;
-    load_doc();
-    assert_int_equal(n_ops, cl_routes_count);
+    cl_doc_load();
+    assert_int_equal(cl_doc_n_ops, cl_routes_count);
     for (size_t i = 0; i < cl_routes_count; i++) {
-        const doc_op_t *op = doc_find(cl_routes[i].method, cl_routes[i].pattern);
+        const cl_doc_op_t *op = cl_doc_find(cl_routes[i].method, cl_routes[i].pattern);
         if (!op)
             fail_msg("route %s %s (%s) is not in docs/openapi.yaml", cl_routes[i].method,
                      cl_routes[i].pattern, cl_routes[i].name);
         assert_string_equal(op->route_name, cl_routes[i].name);
     }
-    for (size_t i = 0; i < n_ops; i++) {
+    for (size_t i = 0; i < cl_doc_n_ops; i++) {
         int routes = 0, docs = 0;
         for (size_t k = 0; k < cl_routes_count; k++)
-            routes += strcmp(cl_routes[k].method, ops[i].method) == 0 &&
-                      strcmp(cl_routes[k].pattern, ops[i].tmpl) == 0;
-        for (size_t k = 0; k < n_ops; k++)
-            docs += strcmp(ops[k].method, ops[i].method) == 0 && strcmp(ops[k].tmpl, ops[i].tmpl) == 0;
+            routes += strcmp(cl_routes[k].method, cl_doc_ops[i].method) == 0 &&
+                      strcmp(cl_routes[k].pattern, cl_doc_ops[i].tmpl) == 0;
+        for (size_t k = 0; k < cl_doc_n_ops; k++)
+            docs += strcmp(cl_doc_ops[k].method, cl_doc_ops[i].method) == 0 && strcmp(cl_doc_ops[k].tmpl, cl_doc_ops[i].tmpl) == 0;
         if (routes != 1 || docs != 1)
             fail_msg("docs/openapi.yaml:%d: %s %s is in the document %d times and the route table "
-                     "%d times", ops[i].line, ops[i].method, ops[i].path, docs, routes);
-        assert_string_not_equal(ops[i].method, "HEAD");
+                     "%d times", cl_doc_ops[i].line, cl_doc_ops[i].method, cl_doc_ops[i].path, docs, routes);
+        assert_string_not_equal(cl_doc_ops[i].method, "HEAD");
     }
 }
 
 static void test_openapi_roles_match_route_table(void **state)
 {
     (void)state;
-    load_doc();
+    cl_doc_load();
     for (size_t i = 0; i < cl_routes_count; i++) {
-        const doc_op_t *op = doc_find(cl_routes[i].method, cl_routes[i].pattern);
+        const cl_doc_op_t *op = cl_doc_find(cl_routes[i].method, cl_routes[i].pattern);
         assert_non_null(op);
         if (op->n_roles_lines != 1)
             fail_msg("docs/openapi.yaml:%d: %s %s has %d x-roles lines", op->line, op->method,
@@ -723,10 +343,10 @@ static void test_openapi_roles_match_route_table(void **state)
 static void test_openapi_every_operation_is_answered(void **state)
 {
     (void)state;
-    load_doc();
+    cl_doc_load();
     size_t answered = 0;
-    for (size_t i = 0; i < n_ops; i++) {
-        const doc_op_t *op = &ops[i];
+    for (size_t i = 0; i < cl_doc_n_ops; i++) {
+        const cl_doc_op_t *op = &cl_doc_ops[i];
         const probe_t *p = probe_for(op);
         path_values_t pv = real_values(p->request);
         char path[512], full[1024];
@@ -762,11 +382,11 @@ static void test_openapi_every_operation_is_answered(void **state)
 static void test_openapi_placeholder_paths_reach_the_route(void **state)
 {
     (void)state;
-    load_doc();
+    cl_doc_load();
     static const path_values_t missing = {"no-such-camera", "NO-SUCH-CASE", "987654321"};
     size_t tried = 0;
-    for (size_t i = 0; i < n_ops; i++) {
-        const doc_op_t *op = &ops[i];
+    for (size_t i = 0; i < cl_doc_n_ops; i++) {
+        const cl_doc_op_t *op = &cl_doc_ops[i];
         const char *last = strrchr(op->path, '{');
         if (!last)
             continue;
@@ -790,7 +410,7 @@ static void test_openapi_placeholder_paths_reach_the_route(void **state)
 }
 
 /* A value the fixtures make valid for each documented query parameter. */
-static const char *sample_value(const doc_op_t *op, const char *name)
+static const char *sample_value(const cl_doc_op_t *op, const char *name)
 {
     static const struct { const char *name, *value; } values[] = {
         {"station", "ST1"}, {"q", "cam"}, {"registered", "true"}, {"near", "21.0285,105.8542"},
@@ -810,10 +430,10 @@ static const char *sample_value(const doc_op_t *op, const char *name)
 static void test_openapi_documented_query_parameters_are_accepted(void **state)
 {
     (void)state;
-    load_doc();
+    cl_doc_load();
     size_t with_params = 0;
-    for (size_t i = 0; i < n_ops; i++) {
-        const doc_op_t *op = &ops[i];
+    for (size_t i = 0; i < cl_doc_n_ops; i++) {
+        const cl_doc_op_t *op = &cl_doc_ops[i];
         char path[512], full[2048];
         path_values_t pv = real_values(0);
         fill_path(op, &pv, path, sizeof(path));
@@ -845,10 +465,10 @@ static void test_openapi_documented_query_parameters_are_accepted(void **state)
 static void test_openapi_token_required_unless_public(void **state)
 {
     (void)state;
-    load_doc();
+    cl_doc_load();
     size_t public_ops = 0;
-    for (size_t i = 0; i < n_ops; i++) {
-        const doc_op_t *op = &ops[i];
+    for (size_t i = 0; i < cl_doc_n_ops; i++) {
+        const cl_doc_op_t *op = &cl_doc_ops[i];
         char path[512];
         path_values_t pv = real_values(0);
         fill_path(op, &pv, path, sizeof(path));
@@ -877,13 +497,13 @@ static void test_openapi_token_required_unless_public(void **state)
 static void test_openapi_roles_outside_x_roles_are_forbidden(void **state)
 {
     (void)state;
-    load_doc();
+    cl_doc_load();
     size_t refused = 0, expected = 0;
     for (size_t i = 0; i < cl_routes_count; i++)
         if (cl_routes[i].roles)
             expected += (size_t)(3 - popcount3(cl_routes[i].roles));
-    for (size_t i = 0; i < n_ops; i++) {
-        const doc_op_t *op = &ops[i];
+    for (size_t i = 0; i < cl_doc_n_ops; i++) {
+        const cl_doc_op_t *op = &cl_doc_ops[i];
         if (op->roles == 0)
             continue;
         char path[512];
@@ -908,7 +528,7 @@ static void test_openapi_roles_outside_x_roles_are_forbidden(void **state)
 static void test_openapi_undocumented_paths_and_methods_are_refused(void **state)
 {
     (void)state;
-    load_doc();
+    cl_doc_load();
     static const struct { const char *method, *path; int status; } cases[] = {
         {"GET", "/", 404},
         {"GET", "/v1", 404},
@@ -929,11 +549,11 @@ static void test_openapi_undocumented_paths_and_methods_are_refused(void **state
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int path_documented = 0, op_documented = 0;
-        for (size_t k = 0; k < n_ops; k++) {
-            if (!template_matches(ops[k].tmpl, cases[i].path))
+        for (size_t k = 0; k < cl_doc_n_ops; k++) {
+            if (!cl_doc_template_matches(cl_doc_ops[k].tmpl, cases[i].path))
                 continue;
             path_documented = 1;
-            op_documented |= strcmp(ops[k].method, cases[i].method) == 0;
+            op_documented |= strcmp(cl_doc_ops[k].method, cases[i].method) == 0;
         }
         assert_false(op_documented);
         assert_int_equal(path_documented, cases[i].status == 405);
@@ -950,10 +570,10 @@ static void test_openapi_undocumented_paths_and_methods_are_refused(void **state
 static void test_openapi_head_answers_documented_gets(void **state)
 {
     (void)state;
-    load_doc();
+    cl_doc_load();
     size_t gets = 0;
-    for (size_t i = 0; i < n_ops; i++) {
-        const doc_op_t *op = &ops[i];
+    for (size_t i = 0; i < cl_doc_n_ops; i++) {
+        const cl_doc_op_t *op = &cl_doc_ops[i];
         if (strcmp(op->method, "GET") != 0)
             continue;
         const probe_t *p = probe_for(op);
@@ -975,8 +595,8 @@ static void test_openapi_head_answers_documented_gets(void **state)
 static void test_openapi_extractions_csv_variant(void **state)
 {
     (void)state;
-    load_doc();
-    const doc_op_t *op = doc_find("GET", "/v1/audit/extractions");
+    cl_doc_load();
+    const cl_doc_op_t *op = cl_doc_find("GET", "/v1/audit/extractions");
     assert_non_null(op);
     cl_http_resp_t r;
     http("GET", "/v1/audit/extractions?group_by=station", tok_aud, "Accept: text/csv\r\n", NULL, &r);
@@ -1006,8 +626,8 @@ static void test_openapi_extractions_csv_variant(void **state)
 static void test_openapi_idempotency_key_replays(void **state)
 {
     (void)state;
-    load_doc();
-    const doc_op_t *op = doc_find("POST", "/v1/requests");
+    cl_doc_load();
+    const cl_doc_op_t *op = cl_doc_find("POST", "/v1/requests");
     assert_non_null(op);
     static const char body[] =
         "{\"case\":\"" CASE_NUMBER "\",\"camera\":\"" CAMERA "\",\"from\":\"2026-11-21T14:50:00Z\","
