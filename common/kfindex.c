@@ -66,6 +66,10 @@ int cl_kfindex_decode(const uint8_t *buf, size_t len, int64_t **offsets_ms, size
             if (shift >= 7 * VARINT_MAX)
                 goto bad;
             uint8_t b = buf[i++];
+            /* A zero last group pads the varint: the same value has a
+             * shorter form, so the bytes would not be canonical. */
+            if (shift > 0 && b == 0)
+                goto bad;
             delta |= (uint64_t)(b & 0x7f) << shift;
             shift += 7;
             if (!(b & 0x80))

@@ -22,7 +22,8 @@ size_t cl_kfindex_bound(size_t n);
 int cl_kfindex_encode(const int64_t *offsets_ms, size_t n, uint8_t **out, size_t *outlen);
 
 /* Decodes into a malloc'ed array the caller frees. Returns 0, -EINVAL for a
- * malformed buffer (a varint cut short or longer than 9 bytes, an overflow),
+ * malformed buffer (a varint cut short, padded with a zero last group, or
+ * longer than 9 bytes, an overflow),
  * -ENOMEM. */
 int cl_kfindex_decode(const uint8_t *buf, size_t len, int64_t **offsets_ms, size_t *n);
 

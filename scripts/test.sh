@@ -40,5 +40,16 @@ for d in build build-san; do
         passed=$((passed + p)) failed=$((failed + f))
     fi
 done
+# The libFuzzer harnesses for the project's own parsers, briefly; the long
+# runs are `bash tests/fuzz/run.sh SECONDS`.
+echo "== fuzz (${CL_FUZZ_SECS:-10} s each)"
+if bash tests/fuzz/run.sh "${CL_FUZZ_SECS:-10}" 2> "$top/var/fuzz.log"; then :; else status=1; fi
+grep -E '^fuzz:' "$top/var/fuzz.log" || true
+fz=$(sed -n 's/^fuzz: \([0-9]*\) harnesses clean, \([0-9]*\) failed$/\1 \2/p' "$top/var/fuzz.log")
+if [ -n "$fz" ]; then
+    passed=$((passed + ${fz% *})) failed=$((failed + ${fz#* }))
+else
+    failed=$((failed + 1))
+fi
 echo "$passed passed, $failed failed"
 exit $status

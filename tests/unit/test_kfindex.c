@@ -96,6 +96,8 @@ static void test_kfindex_rejects_malformed(void **state)
     (void)state;
     int64_t *v;
     size_t n;
+    const uint8_t padded[] = {0x80, 0x00};               /* 0 written in two bytes */
+    assert_int_equal(cl_kfindex_decode(padded, sizeof(padded), &v, &n), -EINVAL);
     const uint8_t cut[] = {0x00, 0xd0, 0x8f};            /* last varint unfinished */
     assert_int_equal(cl_kfindex_decode(cut, sizeof(cut), &v, &n), -EINVAL);
     uint8_t huge[12];
