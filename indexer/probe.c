@@ -551,9 +551,24 @@ static void finish(probe_t *p)
         return;
     }
     qsort(out->keyframes_us, out->n_keyframes, sizeof(int64_t), cmp_i64);
-    for (size_t i = 0; i < out->n_keyframes; i++)
-        out->keyframes_us[i] = av_rescale_q(out->keyframes_us[i] - s->first, tb, AV_TIME_BASE_Q);
+    /* A damaged file can hold a keyframe twice (a duplicated block): keep
+     * one of each time. */
+    size_t k = 0;
+    for (size_t i = 0; i < out->n_keyframes; i++) {
+        int64_t t = av_rescale_q(out->keyframes_us[i] - s->first, tb, AV_TIME_BASE_Q);
+        if (k == 0 || t != out->keyframes_us[k - 1])
+            out->keyframes_us[k++] = t;
+    }
+    out->n_keyframes = k;
     out->duration_us = av_rescale_q(s->end - s->first, tb, AV_TIME_BASE_Q);
+    if (out->keyframes_us[0] < 0 || out->duration_us < out->keyframes_us[k - 1]) {
+        /* Parts of the file out of order (swapped fragments): no timeline to
+         * trust. */
+        out->n_keyframes = 0;
+        out->duration_us = -1;
+        set_status(p, CL_REC_CORRUPT, "timestamps run backwards: parts of the file are out of order");
+        return;
+    }
     AVRational fr = p->st->avg_frame_rate;
     if (fr.num > 0 && fr.den > 0) {
         out->fps_num = fr.num;
