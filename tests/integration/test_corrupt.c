@@ -170,30 +170,6 @@ static size_t pick_offset(uint64_t *s, size_t len)
     }
 }
 
-static unsigned char *read_whole(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    long n = ftell(f);
-    assert_true(n > 0);
-    rewind(f);
-    unsigned char *buf = malloc((size_t)n + BLOCK);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
-static void write_whole(const char *path, const unsigned char *buf, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(buf, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
-}
-
 static uint64_t rb32(const unsigned char *b)
 {
     return (uint64_t)b[0] << 24 | (uint64_t)b[1] << 16 | (uint64_t)b[2] << 8 | b[3];
@@ -349,7 +325,7 @@ static void make_variant(variant_t *v, size_t f, size_t i, const unsigned char *
     size_t n = damage(v->kind, v->seed, buf, len, v->what, sizeof(v->what));
     snprintf(v->path, sizeof(v->path), "%s/d%03zu_%s_%s", dir, i, damage_names[v->kind],
              fixtures[f].name);
-    write_whole(v->path, buf, n);
+    cl_t_write_file(v->path, buf, n);
     free(buf);
 }
 
@@ -381,7 +357,7 @@ static int make_fixtures(void **state)
             fail_msg("%s: %s: %s", fixtures[f].name, cl_rec_status_name(r.status), r.error);
         cl_probe_result_dispose(&r);
         size_t len;
-        unsigned char *orig = read_whole(fx(fixtures[f].name), &len);
+        unsigned char *orig = cl_t_read_file(fx(fixtures[f].name), &len);
         assert_true(len > 4 * BLOCK);
         for (size_t i = 0; i < VARIANTS; i++)
             make_variant(&variants[n_files++], f, i, orig, len);

@@ -31,30 +31,6 @@ static const char *fx(const char *name)
     return p;
 }
 
-static unsigned char *read_whole(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    long n = ftell(f);
-    assert_true(n > 0);
-    rewind(f);
-    unsigned char *buf = malloc((size_t)n + 16);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
-static void write_whole(const char *path, const unsigned char *buf, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(buf, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
-}
-
 static uint32_t rb32(const unsigned char *b)
 {
     return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
@@ -73,7 +49,7 @@ static void wb64(unsigned char *b, uint64_t v)
 static void make_box_fixtures(void)
 {
     size_t len, off = 0;
-    unsigned char *b = read_whole(fx("plain.mp4"), &len);
+    unsigned char *b = cl_t_read_file(fx("plain.mp4"), &len);
     while (off + 16 <= len && !(memcmp(b + off + 4, "free", 4) == 0 && rb32(b + off) == 8 &&
                                 memcmp(b + off + 12, "mdat", 4) == 0))
         off += rb32(b + off) >= 8 ? rb32(b + off) : len;
@@ -82,13 +58,13 @@ static void make_box_fixtures(void)
     uint64_t mdat = rb32(b + off + 8);
     memcpy(b + off, "\0\0\0\1mdat", 8);
     wb64(b + off + 8, mdat + 8);
-    write_whole(fx("wide.mp4"), b, len);
+    cl_t_write_file(fx("wide.mp4"), b, len);
     free(b);
 
-    b = read_whole(fx("frag.mp4"), &len);
+    b = cl_t_read_file(fx("frag.mp4"), &len);
     memcpy(b + len, "\0\0\0\1moof", 8);
     wb64(b + len + 8, 12);
-    write_whole(fx("shortbox.mp4"), b, len + 16);
+    cl_t_write_file(fx("shortbox.mp4"), b, len + 16);
     free(b);
 }
 

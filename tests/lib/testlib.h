@@ -23,6 +23,12 @@ int cl_t_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Like cl_t_sh, but captures stdout into a malloc'ed string (*out). */
 int cl_t_sh_capture(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The whole file at path in a malloc'ed buffer (16 spare bytes after it);
+ * fails the test when it cannot be read or is empty. */
+unsigned char *cl_t_read_file(const char *path, size_t *len);
+/* Writes buf to path; fails the test on error. */
+void cl_t_write_file(const char *path, const unsigned char *buf, size_t len);
+
 /* Makes the directories of path's parent, like mkdir -p. */
 void cl_t_mkparents(const char *path);
 
