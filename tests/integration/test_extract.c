@@ -30,23 +30,6 @@ static char *t_adm, *t_inv, *t_inv2, *t_aud;
 static pid_t server;
 static int port;
 
-static char *token_for(const char *name, const char *role, const char *station)
-{
-    char *out;
-    int rc = cl_t_sh_capture(&out, "'%s' --db '%s' user add --name '%s' --role %s %s%s",
-                             cl_t_prog("CL_ADMIN"), conninfo, name, role,
-                             station ? "--station " : "", station ? station : "");
-    assert_int_equal(rc, 0);
-    char *nl = strrchr(out, '\n');
-    if (nl && nl[1] == '\0')
-        *nl = '\0';
-    char *last = strrchr(out, '\n');
-    char *tok = strdup(last ? last + 1 : out);
-    free(out);
-    assert_int_equal(strlen(tok), 64);
-    return tok;
-}
-
 static json_t *api(int want, const char *method, const char *path, const char *token, const char *body)
 {
     cl_http_resp_t r;
@@ -106,10 +89,10 @@ static int setup(void **state)
     if (cl_t_sh("'%s' --db '%s' station add --code Q1 --name 'Công an Quận 1' >/dev/null",
                 cl_t_prog("CL_ADMIN"), conninfo) != 0)
         return -1;
-    t_adm = token_for("Trần Văn Bình", "admin", "Q1");
-    t_inv = token_for("Nguyễn Thị Lan", "investigator", "Q1");
-    t_inv2 = token_for("Phạm Quốc Huy", "investigator", "Q1");
-    t_aud = token_for("Lê Minh Đức", "auditor", NULL);
+    t_adm = cl_t_user_token(conninfo, "Trần Văn Bình", "admin", "Q1");
+    t_inv = cl_t_user_token(conninfo, "Nguyễn Thị Lan", "investigator", "Q1");
+    t_inv2 = cl_t_user_token(conninfo, "Phạm Quốc Huy", "investigator", "Q1");
+    t_aud = cl_t_user_token(conninfo, "Lê Minh Đức", "auditor", NULL);
     server = cl_t_server_start(conninfo, "--threads 2", &port);
     json_decref(api(201, "POST", "/v1/cameras", t_adm,
         "{\"code\": \"cam1\", \"name\": \"Ngã tư Nguyễn Huệ\", \"station\": \"Q1\","

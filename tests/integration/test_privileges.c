@@ -103,21 +103,6 @@ static void test_privileges_forbidden_statements_are_refused(void **state)
     PQfinish(idx);
 }
 
-static char *token_for(const char *name, const char *role, const char *station)
-{
-    char *out;
-    assert_int_equal(cl_t_sh_capture(&out, "'%s' --db '%s' user add --name '%s' --role %s %s%s",
-                                     cl_t_prog("CL_ADMIN"), conninfo, name, role,
-                                     station ? "--station " : "", station ? station : ""), 0);
-    size_t len = strlen(out);
-    while (len > 0 && out[len - 1] == '\n')
-        out[--len] = '\0';
-    char *last = strrchr(out, '\n');
-    char *tok = strdup(last ? last + 1 : out);
-    free(out);
-    return tok;
-}
-
 static json_t *api(int port, int want, const char *method, const char *path, const char *token,
                    const char *body)
 {
@@ -146,9 +131,9 @@ static void test_privileges_whole_path_runs_under_the_roles(void **state)
 
     assert_int_equal(cl_t_sh("'%s' --db '%s' station add --code Q1 --name 'Công an Quận 1' >/dev/null",
                              cl_t_prog("CL_ADMIN"), conninfo), 0);
-    char *adm = token_for("Võ Thị Sáu", "admin", "Q1");
-    char *inv = token_for("Đặng Văn Lâm", "investigator", "Q1");
-    char *aud = token_for("Hồ Xuân Hương", "auditor", NULL);
+    char *adm = cl_t_user_token(conninfo, "Võ Thị Sáu", "admin", "Q1");
+    char *inv = cl_t_user_token(conninfo, "Đặng Văn Lâm", "investigator", "Q1");
+    char *aud = cl_t_user_token(conninfo, "Hồ Xuân Hương", "auditor", NULL);
     int port;
     pid_t server = cl_t_server_start(server_db, "--threads 1", &port);
     json_decref(api(port, 201, "POST", "/v1/cameras", adm,

@@ -31,17 +31,8 @@ static int setup(void **state)
                 "openssl req -x509 -newkey rsa:2048 -nodes -keyout '%s/other.pem' -out /dev/null"
                 " -days 2 -subj /CN=other 2>/dev/null", dir, dir, dir) != 0)
         return -1;
-    char *out;
-    if (cl_t_sh_capture(&out, "'%s' --db '%s' user add --name 'Lê Thu Trang' --role auditor",
-                        cl_t_prog("CL_ADMIN"), conninfo) != 0)
-        return -1;
-    size_t len = strlen(out);
-    while (len > 0 && out[len - 1] == '\n')
-        out[--len] = '\0';
-    char *last = strrchr(out, '\n');
-    token = strdup(last ? last + 1 : out);
-    free(out);
-    return strlen(token) == 64 ? 0 : -1;
+    token = cl_t_user_token(conninfo, "Lê Thu Trang", "auditor", NULL);
+    return 0;
 }
 
 static int teardown(void **state)

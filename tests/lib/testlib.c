@@ -216,6 +216,25 @@ void cl_t_db_drop(const char *name, PGconn *conn)
     PQfinish(admin);
 }
 
+char *cl_t_user_token(const char *conninfo, const char *name, const char *role,
+                      const char *station)
+{
+    char *out;
+    int rc = cl_t_sh_capture(&out, "'%s' --db '%s' user add --name '%s' --role %s %s%s",
+                             cl_t_prog("CL_ADMIN"), conninfo, name, role,
+                             station ? "--station " : "", station ? station : "");
+    if (rc != 0)
+        fail_msg("camledger-admin user add %s exited %d", name, rc);
+    size_t len = strlen(out);
+    while (len > 0 && out[len - 1] == '\n')
+        out[--len] = '\0';
+    char *last = strrchr(out, '\n');
+    char *tok = strdup(last ? last + 1 : out);
+    free(out);
+    assert_int_equal(strlen(tok), 64);
+    return tok;
+}
+
 static PGresult *vquery(PGconn *conn, const char *sql, va_list ap)
 {
     const char *params[16];

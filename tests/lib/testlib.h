@@ -46,6 +46,12 @@ const char *cl_t_prog(const char *env_name);
 const char *cl_t_db_create(const char *name, PGconn **conn);
 void cl_t_db_drop(const char *name, PGconn *conn);
 
+/* Adds a user with camledger-admin (station may be NULL) and returns the
+ * token it printed on its last line (malloc'ed, 64 hex digits); fails the
+ * test otherwise. */
+char *cl_t_user_token(const char *conninfo, const char *name, const char *role,
+                      const char *station);
+
 /* Runs a query and returns the first column of the first row as a
  * malloc'ed string (NULL for SQL NULL or no row). Fails the test on error. */
 char *cl_t_query1(PGconn *conn, const char *sql, ...);
