@@ -795,46 +795,6 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION cl_api_request_list(p_case text, p_camera text, p_status text, p_requester text,
-                                    p_limit text, p_offset text,
-                                    OUT status integer, OUT body jsonb)
-LANGUAGE plpgsql STABLE AS $$
-DECLARE
-    v_limit bigint := cl_parse_int(p_limit, 'limit', 1, 500, 50);
-    v_offset bigint := cl_parse_int(p_offset, 'offset', 0, 1000000000, 0);
-    v_case integer;
-    v_camera integer;
-    v_user integer;
-BEGIN
-    IF p_case IS NOT NULL THEN
-        v_case := coalesce((SELECT id FROM cases WHERE number = p_case), -1);
-    END IF;
-    IF p_camera IS NOT NULL THEN
-        v_camera := coalesce((SELECT id FROM cameras WHERE code = p_camera), -1);
-    END IF;
-    IF p_requester IS NOT NULL THEN
-        v_user := coalesce((SELECT id FROM users WHERE name = p_requester), -1);
-    END IF;
-    IF p_status IS NOT NULL AND p_status NOT IN ('pending', 'approved', 'rejected', 'cancelled',
-                                                 'fulfilled', 'partial', 'unavailable', 'failed') THEN
-        PERFORM cl_fail(400, 'invalid_parameter', 'status: not a request status');
-    END IF;
-    WITH hits AS (
-        SELECT * FROM requests r
-         WHERE (v_case IS NULL OR r.case_id = v_case)
-           AND (v_camera IS NULL OR r.camera_id = v_camera)
-           AND (v_user IS NULL OR r.requester_id = v_user)
-           AND (p_status IS NULL OR r.status = p_status)
-    )
-    SELECT jsonb_build_object(
-        'requests', coalesce((SELECT jsonb_agg(cl_request_json(h) ORDER BY h.id DESC) FROM (
-            SELECT * FROM hits ORDER BY id DESC LIMIT v_limit OFFSET v_offset) h), '[]'),
-        'total', (SELECT count(*) FROM hits), 'limit', v_limit, 'offset', v_offset)
-    INTO body;
-    status := 200;
-END
-$$;
-
 -- approve, reject (admins of the case's station) and cancel (the requester).
 CREATE FUNCTION cl_api_request_act(p_actor integer, p_id text, p_action text, p_body jsonb,
                                    OUT status integer, OUT body jsonb)

@@ -203,10 +203,10 @@ LANGUAGE sql STABLE AS $$
         'error', CASE WHEN r.status = 'failed' THEN r.last_error END)
 $$;
 
--- The request list gains at_risk: only requests whose footage is not yet
--- cut, ordered by when it will be overwritten, the ones about to vanish
--- first (a status filter may then only narrow to pending or approved).
-DROP FUNCTION cl_api_request_list(text, text, text, text, text, text);
+-- The request list, filtered by case, camera, status and requester, newest
+-- first; with at_risk only requests whose footage is not yet cut, ordered by
+-- when it will be overwritten, the ones about to vanish first (a status
+-- filter may then only narrow to pending or approved).
 CREATE FUNCTION cl_api_request_list(p_case text, p_camera text, p_status text, p_requester text,
                                     p_at_risk text, p_limit text, p_offset text,
                                     OUT status integer, OUT body jsonb)
