@@ -47,6 +47,7 @@ struct cl_pg_pool {
     void (*closed)(void *);
     void *closed_data;
     int warned_down;
+    uint64_t last_retry_ms;
 };
 
 static void conn_connect(conn_t *c);
@@ -410,6 +411,29 @@ void cl_pg_pool_close(cl_pg_pool_t *pool, void (*done)(void *), void *data)
     }
 }
 
+static int pool_connecting(const cl_pg_pool_t *pool)
+{
+    for (int i = 0; i < pool->size; i++)
+        if (pool->conns[i].state == CONN_CONNECTING)
+            return 1;
+    return 0;
+}
+
+/* Starts one waiting connection now, at most every 100 ms. */
+static void retry_now(cl_pg_pool_t *pool)
+{
+    uint64_t now = uv_now(pool->loop);
+    if (pool_connecting(pool) || now - pool->last_retry_ms < 100)
+        return;
+    pool->last_retry_ms = now;
+    for (int i = 0; i < pool->size; i++) {
+        if (pool->conns[i].state == CONN_DOWN) {
+            conn_connect(&pool->conns[i]);
+            return;
+        }
+    }
+}
+
 int cl_pg_query(cl_pg_pool_t *pool, const char *sql, int nparams, const char *const *params,
                 cl_pg_cb cb, void *data, cl_pg_query_t **handle)
 {
@@ -439,9 +463,15 @@ int cl_pg_query(cl_pg_pool_t *pool, const char *sql, int nparams, const char *co
         q->params[i] = p;
         p += len;
     }
-    /* While the first connections are being made, queue; once the database
-     * is known to be down, fail at once rather than make clients wait. */
-    if (pool->closing || (!pool_up(pool) && pool->warned_down)) {
+    /* While the first connections are being made, queue. Once the database
+     * is known to be down, a query tries one connection at once instead of
+     * waiting for the backoff (so every worker recovers with its first
+     * request after the database is back) and waits only while that attempt
+     * is under way; when it fails, as it does at once for a refused or
+     * missing socket, the answer is 503. */
+    if (!pool->closing && !pool_up(pool) && pool->warned_down)
+        retry_now(pool);
+    if (pool->closing || (!pool_up(pool) && pool->warned_down && !pool_connecting(pool))) {
         deliver(q, NULL);
         return 0;
     }
