@@ -79,8 +79,6 @@ void cl_call_send_text(cl_call_t *call, int status, const char *ctype, const cha
     send_body(call, status, ctype, body, len);
 }
 
-static size_t utf8_seq_len(const unsigned char *s, size_t len);
-
 void cl_call_send_error(cl_call_t *call, int status, const char *code, const char *fmt, ...)
 {
     char raw[1024], msg[512];
@@ -92,7 +90,7 @@ void cl_call_send_error(cl_call_t *call, int status, const char *code, const cha
      * are cut to length: keep them valid UTF-8, or the JSON cannot be made. */
     size_t in = 0, out = 0, rawlen = strlen(raw);
     while (in < rawlen) {
-        size_t n = utf8_seq_len((const unsigned char *)raw + in, rawlen - in);
+        size_t n = cl_utf8_seq_len((const unsigned char *)raw + in, rawlen - in);
         if (n == 0) {
             if (out + 1 >= sizeof(msg))
                 break;
@@ -222,98 +220,6 @@ static int hexval(char c)
     return -1;
 }
 
-/* Percent-decodes src (plus_is_space for query strings) into the pool.
- * NULL for a malformed escape or a NUL byte. */
-static char *decode(h2o_mem_pool_t *pool, const char *src, size_t len, int plus_is_space)
-{
-    char *out = h2o_mem_alloc_pool(pool, len + 1), *o = out;
-    for (size_t i = 0; i < len; i++) {
-        char c = src[i];
-        if (c == '%') {
-            if (i + 2 >= len)
-                return NULL;
-            int hi = hexval(src[i + 1]), lo = hexval(src[i + 2]);
-            if (hi < 0 || lo < 0)
-                return NULL;
-            c = (char)(hi * 16 + lo);
-            i += 2;
-            if (c == '\0')
-                return NULL;
-        } else if (c == '+' && plus_is_space) {
-            c = ' ';
-        }
-        *o++ = c;
-    }
-    *o = '\0';
-    return out;
-}
-
-/* The length of the valid UTF-8 sequence at s, or 0 when the bytes there are
- * not one (overlong, surrogate, beyond U+10FFFF, cut short, or NUL). */
-static size_t utf8_seq_len(const unsigned char *s, size_t len)
-{
-    unsigned char c = s[0];
-    if (c < 0x80)
-        return c ? 1 : 0;
-    size_t n;
-    uint32_t cp;
-    if ((c & 0xe0) == 0xc0) { n = 2; cp = c & 0x1f; }
-    else if ((c & 0xf0) == 0xe0) { n = 3; cp = c & 0x0f; }
-    else if ((c & 0xf8) == 0xf0) { n = 4; cp = c & 0x07; }
-    else return 0;
-    if (n > len)
-        return 0;
-    for (size_t k = 1; k < n; k++) {
-        if ((s[k] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[k] & 0x3f);
-    }
-    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
-static int valid_utf8(const unsigned char *s, size_t len)
-{
-    for (size_t i = 0, n; i < len; i += n)
-        if ((n = utf8_seq_len(s + i, len - i)) == 0)
-            return 0;
-    return 1;
-}
-
-static int parse_query(cl_call_t *call, const char *q, size_t len)
-{
-    h2o_mem_pool_t *pool = &call->req->pool;
-    size_t n = 1;
-    for (size_t i = 0; i < len; i++)
-        n += q[i] == '&';
-    call->params = h2o_mem_alloc_pool(pool, n * sizeof(*call->params));
-    call->n_params = 0;
-    size_t start = 0;
-    for (size_t i = 0; i <= len; i++) {
-        if (i < len && q[i] != '&')
-            continue;
-        if (i > start) {
-            const char *eq = memchr(q + start, '=', i - start);
-            size_t klen = eq ? (size_t)(eq - (q + start)) : i - start;
-            char *k = decode(pool, q + start, klen, 1);
-            char *v = eq ? decode(pool, eq + 1, (size_t)(q + i - eq - 1), 1) : decode(pool, "", 0, 1);
-            if (!k || !v || !valid_utf8((unsigned char *)k, strlen(k)) ||
-                !valid_utf8((unsigned char *)v, strlen(v)))
-                return -EINVAL;
-            for (size_t p = 0; p < call->n_params; p++)
-                if (strcmp(call->params[p].name, k) == 0)
-                    return -EEXIST;
-            call->params[call->n_params].name = k;
-            call->params[call->n_params].value = v;
-            call->n_params++;
-        }
-        start = i + 1;
-    }
-    return 0;
-}
-
 const char *cl_call_param(const cl_call_t *call, const char *name)
 {
     for (size_t i = 0; i < call->n_params; i++)
@@ -362,37 +268,6 @@ int cl_call_json_body(cl_call_t *call)
 }
 
 /* ------------------------------------------------------------ dispatch */
-
-/* Matches the path's segments against pattern; fills call->args. */
-static int match_route(cl_call_t *call, const char *pattern, const char *path, size_t len)
-{
-    int nargs = 0;
-    const char *p = pattern;
-    size_t i = 0;
-    while (*p) {
-        if (*p != '/' || i >= len || path[i] != '/')
-            return 0;
-        p++;
-        i++;
-        const char *pe = strchr(p, '/');
-        size_t plen = pe ? (size_t)(pe - p) : strlen(p);
-        const char *se = memchr(path + i, '/', len - i);
-        size_t slen = se ? (size_t)(se - (path + i)) : len - i;
-        if (plen == 2 && p[0] == '{' && p[1] == '}') {
-            if (slen == 0 || nargs >= 4)
-                return 0;
-            char *arg = decode(&call->req->pool, path + i, slen, 0);
-            if (!arg || !valid_utf8((unsigned char *)arg, strlen(arg)))
-                return -1;
-            call->args[nargs++] = arg;
-        } else if (plen != slen || memcmp(p, path + i, slen) != 0) {
-            return 0;
-        }
-        p += plen;
-        i += slen;
-    }
-    return i == len;
-}
 
 static void authorised(cl_call_t *call)
 {
@@ -507,7 +382,7 @@ int cl_http_on_req(h2o_handler_t *self, h2o_req_t *req)
     int path_matched = 0;
     for (size_t i = 0; i < cl_routes_count; i++) {
         const cl_route_t *r = &cl_routes[i];
-        int m = match_route(call, r->pattern, req->path.base, path_len);
+        int m = cl_route_match(&req->pool, r->pattern, req->path.base, path_len, call->args);
         if (m < 0) {
             cl_call_send_error(call, 400, "invalid_path", "the path is not valid percent-encoded UTF-8");
             return 0;
@@ -531,7 +406,7 @@ int cl_http_on_req(h2o_handler_t *self, h2o_req_t *req)
             cl_call_send_error(call, 404, "not_found", "no such route");
         return 0;
     }
-    if (query && parse_query(call, query, query_len) < 0) {
+    if (query && cl_query_parse(&req->pool, query, query_len, &call->params, &call->n_params) < 0) {
         cl_call_send_error(call, 400, "invalid_query",
                            "the query string is malformed, not UTF-8, or repeats a parameter");
         return 0;

@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "pg.h"
+#include "uri.h"
 
 /* Roles, as a bit set for route tables. */
 enum {
@@ -60,11 +61,6 @@ typedef struct cl_worker {
     atomic_int pool_up, pool_busy, pool_queued;
 } cl_worker_t;
 
-typedef struct cl_param {
-    const char *name;
-    const char *value;
-} cl_param_t;
-
 typedef struct cl_route cl_route_t;
 typedef struct cl_call cl_call_t;
 
@@ -93,7 +89,7 @@ struct cl_call {
     int user_id;
     int role;
     char user_id_text[16];
-    const char *args[4];      /* path segments matched by {} (decoded) */
+    const char *args[CL_ROUTE_MAX_ARGS]; /* path segments matched by {} (decoded) */
     cl_param_t *params;       /* query string (decoded) */
     size_t n_params;
     const char *body_text;    /* NUL-terminated copy of the body, or NULL */
