@@ -619,11 +619,57 @@ static void test_roles_every_route_every_caller(void **state)
     assert_int_equal(checks, cl_routes_count * N_CALLERS);
 }
 
+/* No route reads a file path from the request: the download routes take a
+ * request id and serve the file the database names for it. Whatever a path
+ * segment, a query or a Range header says, no other file is read. */
+static void test_roles_downloads_take_only_an_id(void **state)
+{
+    (void)state;
+    static const char *const paths[] = {
+        "/v1/requests/..%2F..%2F..%2Fetc%2Fpasswd/clip",
+        "/v1/requests/%2Fetc%2Fpasswd/manifest",
+        "/v1/requests/{cut}%2F..%2F..%2F..%2Fetc%2Fpasswd/clip",
+        "/v1/requests/{cut}%00/manifest",
+        "/v1/requests/-1/clip",
+        "/v1/requests/99999999999999999999/clip",
+        "/v1/requests/{cut}/clip?path=/etc/passwd",
+        "/v1/requests/{cut}/clip/../../../../etc/passwd",
+        "/v1/requests/{cut}/..%2F..%2Fmanifest",
+    };
+    char cut[24];
+    snprintf(cut, sizeof(cut), "%lld", pools[ID_CUT][C_INV1]);
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        char path[256];
+        const char *hole = strstr(paths[i], "{cut}");
+        if (hole)
+            snprintf(path, sizeof(path), "%.*s%s%s", (int)(hole - paths[i]), paths[i], cut, hole + 5);
+        else
+            snprintf(path, sizeof(path), "%s", paths[i]);
+        cl_http_resp_t r;
+        assert_int_equal(cl_http(port, "GET", path, callers[C_INV1].token, NULL, NULL, 0, &r), 0);
+        char *code = error_code(&r);
+        if ((r.status != 400 && r.status != 404) || !code || memmem(r.body, r.body_len, "root:", 5))
+            fail_msg("GET %s: expected a 400 or 404 error, got %d: %.200s", path, r.status, r.body);
+        free(code);
+        cl_http_resp_free(&r);
+    }
+    /* A Range header is bytes of the request's own file, nothing else. */
+    char path[64];
+    snprintf(path, sizeof(path), "/v1/requests/%s/manifest", cut);
+    cl_http_resp_t r;
+    assert_int_equal(cl_http(port, "GET", path, callers[C_INV1].token,
+                             "Range: bytes=0-99, /etc/passwd\r\n", NULL, 0, &r), 0);
+    assert_true(r.status == 200 || r.status == 416);
+    assert_null(memmem(r.body, r.body_len, "root:", 5));
+    cl_http_resp_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roles_table_lists_every_route_once),
         cmocka_unit_test_setup_teardown(test_roles_every_route_every_caller, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_roles_downloads_take_only_an_id, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
