@@ -3,7 +3,7 @@
 set -euo pipefail
 pkgs=(meson ninja-build pkg-config gcc libavformat-dev libavcodec-dev libavutil-dev
       libpq-dev libuv1-dev libh2o-dev libssl-dev libjansson-dev libcmocka-dev
-      postgresql-15 postgresql-contrib ffmpeg curl openssl clang libclang-rt-14-dev)
+      postgresql-15 postgresql-contrib ffmpeg curl openssl clang libclang-rt-14-dev wrk jq)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -2,7 +2,8 @@
 # The whole test suite, from a fresh Debian 12 machine: installs missing
 # packages, builds twice (plain, and with AddressSanitizer and
 # UndefinedBehaviorSanitizer), starts a private PostgreSQL under var/, runs
-# every unit and integration test in both builds, and stops the database.
+# every unit and integration test in both builds, the libFuzzer harnesses
+# briefly and the soak for two minutes, and stops the database.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -51,5 +52,16 @@ if [ -n "$fz" ]; then
 else
     failed=$((failed + 1))
 fi
+# The soak, short: indexer daemon and server under load for 120 s while
+# PostgreSQL restarts and the indexer is SIGKILLed (the recorded runs are
+# `bash tests/soak/soak.sh 600`). It runs its own cluster under var/.
+echo "== soak (${CL_SOAK_SECS:-120} s)"
+if bash tests/soak/soak.sh "${CL_SOAK_SECS:-120}" >"$top/var/soak.log" 2>&1; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1)) status=1
+fi
+sed -n '/^== camledger soak/,$p' "$top/var/soak.log"
+grep -q '^== camledger soak' "$top/var/soak.log" || tail -n 20 "$top/var/soak.log"
 echo "$passed passed, $failed failed"
 exit $status

@@ -9,13 +9,17 @@
 # Idempotency-Key); (b) GET /v1/audit/verify says ok; (c) the live recordings
 # equal a clean `camledger-indexer --once` pass on a fresh database; (d) no
 # 5xx but 503; (e) VmRSS of both daemons has no growth trend.
-# Environment: CL_PGPORT (5496), CL_SOAK_SLOPE_KB_MIN (threshold, 512).
+# Environment: CL_PGPORT (5496), CL_SOAK_SLOPE_KB_MIN (threshold, 512),
+# CL_SOAK_PG_RESTARTS and CL_SOAK_KILLS (2 each: how many PostgreSQL
+# restarts and indexer SIGKILLs, spread evenly over the run).
 # Everything is on loopback or Unix sockets; logs are in var/soak.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 top=$PWD
 secs=${1:-600}
 slope_max=${CL_SOAK_SLOPE_KB_MIN:-512}
+pg_restarts=${CL_SOAK_PG_RESTARTS:-2}
+kills=${CL_SOAK_KILLS:-2}
 export CL_PGPORT=${CL_PGPORT:-5496}
 
 [ -f build/build.ninja ] || meson setup build >/dev/null
@@ -238,7 +242,7 @@ churn_loop &
 bg_pids+=($!)
 
 # ------------------------------------------------------------ chaos + RSS
-: >"$work/rss.txt"            # t server_kb indexer_kb indexer_generation
+: >"$work/rss.txt"            # t server_kb indexer_kb indexer_life pg_life
 rss() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 gen=0
 pg_done=0 idx_done=0
@@ -248,11 +252,12 @@ while :; do
     [ "$t" -ge "$t_end" ] && break
     el=$((t - t0))
     if [ "$t" -ge "$next_rss" ]; then
-        echo "$el $(rss "$server_pid") $(rss "$indexer_pid") $gen" >>"$work/rss.txt"
+        echo "$el $(rss "$server_pid") $(rss "$indexer_pid") $gen $pg_done" >>"$work/rss.txt"
         next_rss=$((next_rss + 5))
     fi
-    # PostgreSQL restarts at 1/3 and 2/3, down for 4 s.
-    if [ "$pg_done" -lt 2 ] && [ "$el" -ge $(((pg_done + 1) * secs / 3)) ]; then
+    # PostgreSQL restarts at k/(R+1) of the run (1/3 and 2/3), down for 4 s.
+    if [ "$pg_done" -lt "$pg_restarts" ] &&
+        [ "$el" -ge $(((pg_done + 1) * secs / (pg_restarts + 1))) ]; then
         log "stopping PostgreSQL"
         echo "$(now) pg_stop" >>"$work/events.txt"
         bash scripts/pg.sh stop "$pgdir"
@@ -262,8 +267,10 @@ while :; do
         log "PostgreSQL started"
         pg_done=$((pg_done + 1))
     fi
-    # Indexer SIGKILLs at 1/6 and 1/2 (away from the outages).
-    if [ "$idx_done" -lt 2 ] && [ "$el" -ge $(((2 * idx_done + 1) * secs / 6)) ]; then
+    # Indexer SIGKILLs at (2k+1)/(2K+2) of the run (1/6 and 1/2), away
+    # from the outages.
+    if [ "$idx_done" -lt "$kills" ] &&
+        [ "$el" -ge $(((2 * idx_done + 1) * secs / (2 * kills + 2))) ]; then
         log "SIGKILL indexer $indexer_pid"
         echo "$(now) indexer_kill" >>"$work/events.txt"
         kill -9 "$indexer_pid"
@@ -353,7 +360,11 @@ late503=$(awk 'NR == FNR { if ($2 == "pg_stop") a[++n] = $1; if ($2 == "pg_start
 # (e) memory: least squares over the samples, KB per minute. Each life of a
 # daemon (the indexer is restarted) gets its own intercept and one common
 # slope is fitted (pooled within-life regression); the first 10 s of each
-# life are warm-up and left out.
+# life are warm-up and left out. For the server a life is the time between
+# two database restarts: a leak under load shows as a slope there, while
+# what each reconnection costs is reported as its own step (RSS 10 to 25 s
+# after the start against the last samples before the stop), so that a
+# step that repeats at every restart is seen too.
 slope() {  # input: x y life
     awk '{ x[NR] = $1; y[NR] = $2; g[NR] = $3; if (!($3 in t0)) t0[$3] = $1 }
          END { for (i = 1; i <= NR; i++) if (x[i] - t0[g[i]] >= 10) {
@@ -364,7 +375,12 @@ slope() {  # input: x y life
                    sxx += dx * dx; sxy += dx * dy }
                printf "%.0f", (sxx > 0 ? sxy / sxx * 60 : 0) }'
 }
-srv_slope=$(awk '{ print $1, $2, 0 }' "$work/rss.txt" | slope)
+srv_slope=$(awk '{ print $1, $2, $5 }' "$work/rss.txt" | slope)
+steps=$(awk '{ t = $1; kb = $2; g = $5
+              if (g == cur) { last[g] = kb; lt[g] = t } else { cur = g; first_t[g] = t }
+              if (t - first_t[g] >= 10 && t - first_t[g] <= 25) { s[g] += kb; n[g]++ } }
+         END { for (g = 1; g <= cur; g++) if (n[g] > 0)
+                 printf "%+d ", s[g] / n[g] - last[g - 1] }' "$work/rss.txt")
 idx_slope=$(awk '$3 > 0 { print $1, $3, $4 }' "$work/rss.txt" | slope)
 mem_of() { awk -v c="$1" -v w="$2" 'NR == 1 { f = $c } { l = $c } END {
     printf (w == "f" ? "%.1f" : "%.1f"), (w == "f" ? f : l) / 1024 }' "$work/rss.txt"; }
@@ -380,12 +396,13 @@ echo "                  POST /v1/requests attempts by status: $p_by"
 echo "                  approvals by status: $a_by"
 echo "                  probe GET /v1/cases by status: $pr_by"
 echo "errors:           503 outside outages(+10 s grace): $late503"
-echo "outages:          PostgreSQL restarts: 2, recovery (pg start -> first 2xx): $recov"
-echo "                  indexer SIGKILLs: 2; exports cut: $(psql -XAtq -c "SELECT string_agg(status || ':' || n, ' ') FROM (SELECT status, count(*) n FROM requests GROUP BY status ORDER BY status) x")"
+echo "outages:          PostgreSQL restarts: $pg_restarts, recovery (pg start -> first 2xx): $recov"
+echo "                  indexer SIGKILLs: $kills; exports cut: $(psql -XAtq -c "SELECT string_agg(status || ':' || n, ' ') FROM (SELECT status, count(*) n FROM requests GROUP BY status ORDER BY status) x")"
 echo "recordings:       $(psql -XAtq -c "SELECT string_agg(status || ':' || n, ' ') FROM (SELECT status, count(*) n FROM recordings GROUP BY status ORDER BY status) x")"
 echo "memory (VmRSS):   server start $(mem_of 2 f) MB end $(mem_of 2 l) MB slope ${srv_slope} KB/min;" \
     "indexer start $(mem_of 3 f) MB end $(mem_of 3 l) MB slope ${idx_slope} KB/min" \
     "($(wc -l <"$work/rss.txt") samples)"
+echo "                  server RSS step at each database restart (KB): ${steps:-none}"
 echo "logs:             $work"
 if [ "$fail" = 0 ]; then echo "soak: all checks passed"; else echo "soak: FAILED"; fi
 exit "$fail"
