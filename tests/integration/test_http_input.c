@@ -103,10 +103,22 @@ void test_http_role_matrix(void **state)
         "Authorization: Basic dXNlcjpwYXNz\r\n", "Authorization: Bearer\r\n", "Authorization: Bearer \r\n",
         "Authorization: " BAD_TOKEN "\r\n",
     };
+    /* Whatever was wrong, the same answer byte for byte, each one counted. */
+    cl_fx_answer_t m0 = cl_fx_ask("GET", "/metrics", NULL, NULL, NULL, 0);
+    long long failures = cl_fx_metric(m0.body, "camledger_auth_failures_total ");
+    cl_fx_answer_t first = cl_fx_ask("GET", "/v1/cases", NULL, NULL, NULL, 0);
+    assert_int_equal(first.status, 401);
     for (size_t i = 0; i < sizeof(bad_auth) / sizeof(bad_auth[0]); i++) {
         cl_fx_answer_t a = cl_fx_ask("GET", "/v1/cases", NULL, bad_auth[i], NULL, 0);
         assert_int_equal(a.status, 401);
+        assert_string_equal(a.body, first.body);
     }
+    cl_fx_answer_t unknown = cl_fx_ask("GET", "/v1/cases", BAD_TOKEN, NULL, NULL, 0);
+    assert_int_equal(unknown.status, 401);
+    assert_string_equal(unknown.body, first.body);
+    cl_fx_answer_t m1 = cl_fx_ask("GET", "/metrics", NULL, NULL, NULL, 0);
+    assert_int_equal(cl_fx_metric(m1.body, "camledger_auth_failures_total "),
+                     failures + 2 + (long long)(sizeof(bad_auth) / sizeof(bad_auth[0])));
     cl_fx_answer_t a = cl_fx_ask("GET", "/v1/cases", NULL, cl_fx_fmt("Authorization: bearer %s\r\n", AUD), NULL, 0);
     assert_int_equal(a.status, 200);
     a = cl_fx_ask("GET", "/v1/cases", cl_fx_fmt("%s%0300d", AUD, 0), NULL, NULL, 0);
