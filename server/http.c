@@ -209,17 +209,6 @@ void cl_call_sql(cl_call_t *call, const char *sql, int nparams, const char *cons
 
 /* ------------------------------------------------------------ helpers */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 const char *cl_call_param(const cl_call_t *call, const char *name)
 {
     for (size_t i = 0; i < call->n_params; i++)
@@ -310,8 +299,7 @@ static void on_auth(cl_call_t *call, PGresult *res)
     }
     call->user_id = atoi(PQgetvalue(res, 0, 0));
     call->role = role_bit(PQgetvalue(res, 0, 1));
-    cl_auth_entry_t *e = &call->worker->auth[hexval(call->sha256_hex[0]) * 16 +
-                                             hexval(call->sha256_hex[1])];
+    cl_auth_entry_t *e = &call->worker->auth[call->auth_slot];
     memcpy(e->sha256_hex, call->sha256_hex, sizeof(e->sha256_hex));
     e->user_id = call->user_id;
     e->role = call->role;
@@ -348,7 +336,8 @@ static void authenticate(cl_call_t *call)
 
     /* 256 slots by the first byte of the hash; an entry is trusted for
      * auth_cache_secs, so a revoked token stops working within that time. */
-    cl_auth_entry_t *e = &call->worker->auth[digest[0]];
+    call->auth_slot = digest[0];
+    cl_auth_entry_t *e = &call->worker->auth[call->auth_slot];
     if (e->expires_ns > now_ns() && CRYPTO_memcmp(e->sha256_hex, call->sha256_hex, 64) == 0) {
         call->user_id = e->user_id;
         call->role = e->role;

@@ -34,6 +34,7 @@ typedef struct cl_server_config {
 
 typedef struct cl_auth_entry {
     char sha256_hex[65];
+    uint8_t auth_slot;        /* the token cache's slot: the hash's first byte */
     int user_id;
     int role;
     char name[201];
@@ -86,6 +87,7 @@ struct cl_call {
     cl_pg_query_t *q;
     uint64_t start_ns;
     char sha256_hex[65];
+    uint8_t auth_slot;        /* the token cache's slot: the hash's first byte */
     int user_id;
     int role;
     char user_id_text[16];

@@ -32,15 +32,7 @@ static int port;
 
 static json_t *api(int want, const char *method, const char *path, const char *token, const char *body)
 {
-    cl_http_resp_t r;
-    assert_int_equal(cl_http(port, method, path, token,
-                             body ? "Content-Type: application/json\r\n" : NULL, body,
-                             body ? strlen(body) : 0, &r), 0);
-    if (r.status != want)
-        fail_msg("%s %s: %d (want %d): %s", method, path, r.status, want, r.body);
-    json_t *j = json_loads(r.body, 0, NULL);
-    cl_http_resp_free(&r);
-    return j;
+    return cl_http_json(port, want, method, path, token, body);
 }
 
 static int index_root(const char *extra, char **out)

@@ -103,19 +103,6 @@ static void test_privileges_forbidden_statements_are_refused(void **state)
     PQfinish(idx);
 }
 
-static json_t *api(int port, int want, const char *method, const char *path, const char *token,
-                   const char *body)
-{
-    cl_http_resp_t r;
-    assert_int_equal(cl_http(port, method, path, token, body ? "Content-Type: application/json\r\n" : NULL,
-                             body, body ? strlen(body) : 0, &r), 0);
-    if (r.status != want)
-        fail_msg("%s %s: %d (want %d): %s", method, path, r.status, want, r.body);
-    json_t *j = json_loads(r.body, 0, NULL);
-    cl_http_resp_free(&r);
-    return j;
-}
-
 static void test_privileges_whole_path_runs_under_the_roles(void **state)
 {
     (void)state;
@@ -136,24 +123,24 @@ static void test_privileges_whole_path_runs_under_the_roles(void **state)
     char *aud = cl_t_user_token(conninfo, "Hồ Xuân Hương", "auditor", NULL);
     int port;
     pid_t server = cl_t_server_start(server_db, "--threads 1", &port);
-    json_decref(api(port, 201, "POST", "/v1/cameras", adm,
+    json_decref(cl_http_json(port, 201, "POST", "/v1/cameras", adm,
         "{\"code\": \"cam1\", \"name\": \"Cổng trường\", \"station\": \"Q1\", \"owner_kind\": \"agency\","
         " \"retention_days\": 7}"));
-    json_decref(api(port, 201, "POST", "/v1/cases", inv, "{\"number\": \"Q1-7\", \"title\": \"Mất cắp\"}"));
-    json_t *r = api(port, 201, "POST", "/v1/requests", inv,
+    json_decref(cl_http_json(port, 201, "POST", "/v1/cases", inv, "{\"number\": \"Q1-7\", \"title\": \"Mất cắp\"}"));
+    json_t *r = cl_http_json(port, 201, "POST", "/v1/requests", inv,
         "{\"case\": \"Q1-7\", \"camera\": \"cam1\", \"from\": \"" DAY "T21:40:02+07:00\","
         " \"to\": \"" DAY "T21:40:12+07:00\", \"reason\": \"Đối chiếu\"}");
     long long id = json_integer_value(json_object_get(r, "id"));
     json_decref(r);
     char path[64];
     snprintf(path, sizeof(path), "/v1/requests/%lld/approve", id);
-    json_decref(api(port, 200, "POST", path, adm, NULL));
+    json_decref(cl_http_json(port, 200, "POST", path, adm, NULL));
 
     assert_int_equal(cl_t_sh_capture(&out, indexer_cmd, cl_t_prog("CL_INDEXER"), indexer_db, work, work), 0);
     assert_non_null(strstr(out, "fulfil: fulfilled=1"));
     free(out);
     snprintf(path, sizeof(path), "/v1/requests/%lld", id);
-    r = api(port, 200, "GET", path, inv, NULL);
+    r = cl_http_json(port, 200, "GET", path, inv, NULL);
     assert_string_equal(json_string_value(json_object_get(r, "status")), "fulfilled");
     json_decref(r);
     snprintf(path, sizeof(path), "/v1/requests/%lld/clip", id);
@@ -161,7 +148,7 @@ static void test_privileges_whole_path_runs_under_the_roles(void **state)
     assert_int_equal(cl_http(port, "GET", path, inv, NULL, NULL, 0, &resp), 0);
     assert_int_equal(resp.status, 200);
     cl_http_resp_free(&resp);
-    r = api(port, 200, "GET", "/v1/audit/verify", aud, NULL);
+    r = cl_http_json(port, 200, "GET", "/v1/audit/verify", aud, NULL);
     assert_true(json_is_true(json_object_get(r, "ok")));
     /* camera.registered, case.opened, request.created, .approved, .fulfilled,
      * .downloaded: written by two roles, one chain. */

@@ -129,6 +129,20 @@ int cl_http(int port, const char *method, const char *path, const char *token,
     return 0;
 }
 
+json_t *cl_http_json(int port, int want, const char *method, const char *path, const char *token,
+                     const char *body)
+{
+    cl_http_resp_t r;
+    assert_int_equal(cl_http(port, method, path, token,
+                             body ? "Content-Type: application/json\r\n" : NULL, body,
+                             body ? strlen(body) : 0, &r), 0);
+    if (r.status != want)
+        fail_msg("%s %s: %d (want %d): %s", method, path, r.status, want, r.body);
+    json_t *j = json_loads(r.body, 0, NULL);
+    cl_http_resp_free(&r);
+    return j;
+}
+
 char *cl_http_header(const cl_http_resp_t *r, const char *name)
 {
     size_t nlen = strlen(name);

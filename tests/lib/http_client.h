@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include <jansson.h>
+
 typedef struct cl_http_resp {
     int status;          /* 0 when no answer came */
     char *head;          /* status line and headers, NUL-terminated */
@@ -18,6 +20,12 @@ typedef struct cl_http_resp {
  * or a negative errno (connection refused, timeout). */
 int cl_http(int port, const char *method, const char *path, const char *token,
             const char *extra_headers, const char *body, size_t body_len, cl_http_resp_t *out);
+
+/* A request with an optional JSON body that must be answered with status
+ * want (the test fails otherwise, showing the answer); returns the parsed
+ * answer, NULL when it is not JSON. */
+json_t *cl_http_json(int port, int want, const char *method, const char *path, const char *token,
+                     const char *body);
 
 /* How long cl_http waits for the server (default 60 s; 0 restores it). */
 void cl_http_set_timeout(int secs);
