@@ -37,9 +37,7 @@ static json_t *api(int want, const char *method, const char *path, const char *t
 
 static int index_root(const char *extra, char **out)
 {
-    return cl_t_sh_capture(out, "'%s' --db '%s' --root '%s' --layout '%s' --tz " TZ
-                           " --once --stable-secs 0 %s 2>&1", cl_t_prog("CL_INDEXER"), conninfo,
-                           root, LAYOUT, extra ? extra : "");
+    return cl_t_index_once(out, conninfo, root, LAYOUT, TZ, extra);
 }
 
 static int setup(void **state)

@@ -133,9 +133,7 @@ static int fill_root(const char *root)
 
 static int run_indexer(char **out, const char *root, const char *extra)
 {
-    return cl_t_sh_capture(out, "'%s' --db '%s' --root '%s' --layout '%s' --tz " TZ
-                           " --once --stable-secs 0 %s 2>&1", cl_t_prog("CL_INDEXER"), conninfo,
-                           root, LAYOUT, extra ? extra : "");
+    return cl_t_index_once(out, conninfo, root, LAYOUT, TZ, extra);
 }
 
 static long summary_field(const char *out, const char *key)

@@ -90,6 +90,14 @@ int cl_t_sh_capture(char **out, const char *fmt, ...)
     return wait_status(pclose(p));
 }
 
+int cl_t_index_once(char **out, const char *conninfo, const char *root, const char *layout,
+                    const char *tz, const char *extra)
+{
+    return cl_t_sh_capture(out, "'%s' --db '%s' --root '%s' --layout '%s' --tz %s"
+                           " --once --stable-secs 0 %s 2>&1", cl_t_prog("CL_INDEXER"), conninfo,
+                           root, layout, tz, extra ? extra : "");
+}
+
 unsigned char *cl_t_read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");

@@ -23,6 +23,11 @@ int cl_t_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Like cl_t_sh, but captures stdout into a malloc'ed string (*out). */
 int cl_t_sh_capture(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* One `camledger-indexer --once --stable-secs 0` pass of root (layout, tz)
+ * with extra arguments (may be NULL); stdout and stderr into *out. */
+int cl_t_index_once(char **out, const char *conninfo, const char *root, const char *layout,
+                    const char *tz, const char *extra);
+
 /* The whole file at path in a malloc'ed buffer (16 spare bytes after it);
  * fails the test when it cannot be read or is empty. */
 unsigned char *cl_t_read_file(const char *path, size_t *len);
