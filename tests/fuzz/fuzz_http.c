@@ -185,8 +185,40 @@ static void fail(const buf_t *req, const buf_t *resp, const char *why)
 static const char *const leaks[] = {
     "SELECT", "INSERT", "UPDATE ", "PL/pgSQL", "ERROR:", "SQLSTATE", "cl_api_", "cl_audit",
     "jsonb", "pg_", "syntax error", "relation \"", "column \"", "function ", "/var/", "/tmp/",
-    "/work/", "/home/", "/usr/", ".c:", "CONTEXT",
+    "/work/", "/home/", "/usr/", "CONTEXT",
 };
+
+static int hexval(int c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Whether the request itself carried the n bytes at text: in the input as
+ * given, or as the server decodes it (%XX, '+'). A message may quote what
+ * the client sent. */
+static int sent(const char *input, size_t isize, const char *text, size_t n)
+{
+    if (memmem(input, isize, text, n))
+        return 1;
+    char *dec = malloc(isize + 1);
+    if (!dec)
+        abort();
+    size_t o = 0;
+    for (size_t i = 0; i < isize; i++) {
+        int hi, lo;
+        if (input[i] == '%' && i + 2 < isize && (hi = hexval(input[i + 1])) >= 0 &&
+            (lo = hexval(input[i + 2])) >= 0) {
+            dec[o++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            dec[o++] = input[i] == '+' ? ' ' : input[i];
+        }
+    }
+    int found = memmem(dec, o, text, n) != NULL;
+    free(dec);
+    return found;
+}
 
 static void check_answer(const cl_route_t *r, const buf_t *req, buf_t *resp, const char *input,
                          size_t isize)
@@ -235,8 +267,12 @@ static void check_answer(const cl_route_t *r, const buf_t *req, buf_t *resp, con
             fail(req, resp, "an error body not shaped {\"error\": {\"code\", \"message\"}}");
         kind = kind * 31 + hash(code, strlen(code));
         for (size_t i = 0; i < sizeof(leaks) / sizeof(leaks[0]); i++)
-            if (strstr(message, leaks[i]) && !memmem(input, isize, leaks[i], strlen(leaks[i])))
+            if (strstr(message, leaks[i]) && !sent(input, isize, leaks[i], strlen(leaks[i])))
                 fail(req, resp, "an error message that shows SQL or a path");
+        /* A source location, "file.c:123". */
+        for (const char *p = strstr(message, ".c:"); p; p = strstr(p + 1, ".c:"))
+            if (p > message && p[3] >= '0' && p[3] <= '9' && !sent(input, isize, p - 1, 5))
+                fail(req, resp, "an error message that shows a source location");
     }
     answer_kinds[kind % sizeof(answer_kinds)]++;
     json_decref(j);
