@@ -141,14 +141,28 @@ static int exchange(const buf_t *req, buf_t *resp)
         return -errno;
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    /* libFuzzer's timer (SIGALRM, for -timeout) interrupts system calls:
+     * each one here carries on after EINTR. */
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
         int e = errno;
-        close(fd);
-        return -e;
+        if (e == EINTR) {
+            struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+            socklen_t len = sizeof(e);
+            while (poll(&pfd, 1, 10000) < 0 && errno == EINTR)
+                ;
+            if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) < 0)
+                e = errno;
+        }
+        if (e != 0) {
+            close(fd);
+            return -e;
+        }
     }
     int rc = 0;
     for (size_t off = 0; off < req->len;) {
         ssize_t n = send(fd, req->p + off, req->len - off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n < 0) {
             /* The server may answer (413, 400) and close before reading
              * the whole body: read what it said. */
@@ -159,12 +173,16 @@ static int exchange(const buf_t *req, buf_t *resp)
     for (;;) {
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
         int pr = poll(&pfd, 1, 10000);
+        if (pr < 0 && errno == EINTR)
+            continue;
         if (pr == 0) {
             rc = -ETIMEDOUT;
             break;
         }
         char chunk[16384];
         ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n <= 0)
             break;
         put(resp, chunk, (size_t)n);
