@@ -17,6 +17,7 @@
  * that the request did not itself contain (the list is `leaks` below; a
  * JSON syntax error's "line 1 column 33" is the client's to see). A dead server, a hang or a bad answer aborts. */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -289,7 +290,8 @@ static void check_answer(const cl_route_t *r, const buf_t *req, buf_t *resp, con
                 fail(req, resp, "an error message that shows SQL or a path");
         /* A source location, "file.c:123". */
         for (const char *p = strstr(message, ".c:"); p; p = strstr(p + 1, ".c:"))
-            if (p > message && p[3] >= '0' && p[3] <= '9' && !sent(input, isize, p - 1, 5))
+            if (p > message && (isalnum((unsigned char)p[-1]) || p[-1] == '_') && p[3] >= '0' &&
+                p[3] <= '9' && !sent(input, isize, p, 4))
                 fail(req, resp, "an error message that shows a source location");
     }
     answer_kinds[kind % sizeof(answer_kinds)]++;
