@@ -253,7 +253,7 @@ while :; do
     el=$((t - t0))
     if [ "$t" -ge "$next_rss" ]; then
         echo "$el $(rss "$server_pid") $(rss "$indexer_pid") $gen $pg_done" >>"$work/rss.txt"
-        next_rss=$((next_rss + 5))
+        next_rss=$((next_rss + 2))
     fi
     # PostgreSQL restarts at k/(R+1) of the run (1/3 and 2/3), down for 4 s.
     if [ "$pg_done" -lt "$pg_restarts" ] &&
@@ -357,23 +357,23 @@ late503=$(awk 'NR == FNR { if ($2 == "pg_stop") a[++n] = $1; if ($2 == "pg_start
                $3 == 503 || $2 == 503 { x = $1; ok = 0; for (i = 1; i <= n; i++) if (x >= a[i] && x <= b[i]) ok = 1; if (!ok) c++ }
                END { print c + 0 }' "$work/events.txt" "$work/posts.txt" "$work/probe.txt")
 
-# (e) memory: least squares over the samples, KB per minute. Each life of a
-# daemon (the indexer is restarted) gets its own intercept and one common
-# slope is fitted (pooled within-life regression); the first 10 s of each
-# life are warm-up and left out. For the server a life is the time between
-# two database restarts: a leak under load shows as a slope there, while
-# what each reconnection costs is reported as its own step (RSS 10 to 25 s
-# after the start against the last samples before the stop), so that a
-# step that repeats at every restart is seen too.
+# (e) memory: the Theil-Sen slope of the samples (every 2 s), KB per
+# minute: the median of the slopes between every two samples of one life of
+# a daemon, so a passing spike (a clip being cut) does not read as a trend.
+# The indexer's lives end at its SIGKILLs, the server's at each database
+# restart; the first 20 s of each life are warm-up and left out. A leak
+# under load shows as a slope; what each reconnection costs is reported as
+# its own step (RSS 10 to 25 s after the start against the last sample
+# before the stop), so that a step that repeats at every restart is seen
+# too.
 slope() {  # input: x y life
-    awk '{ x[NR] = $1; y[NR] = $2; g[NR] = $3; if (!($3 in t0)) t0[$3] = $1 }
-         END { for (i = 1; i <= NR; i++) if (x[i] - t0[g[i]] >= 10) {
-                   n[g[i]]++; sx[g[i]] += x[i]; sy[g[i]] += y[i] }
-               for (i = 1; i <= NR; i++) if (x[i] - t0[g[i]] >= 10) {
-                   k = g[i]; if (n[k] < 3) continue
-                   dx = x[i] - sx[k] / n[k]; dy = y[i] - sy[k] / n[k]
-                   sxx += dx * dx; sxy += dx * dy }
-               printf "%.0f", (sxx > 0 ? sxy / sxx * 60 : 0) }'
+    awk '{ if (!($3 in t0)) t0[$3] = $1
+           if ($1 - t0[$3] < 20) next
+           k = $3; n[k]++; x[k, n[k]] = $1; y[k, n[k]] = $2 }
+         END { for (k in n) for (i = 1; i <= n[k]; i++) for (j = i + 1; j <= n[k]; j++)
+                   if (x[k, j] > x[k, i]) print (y[k, j] - y[k, i]) / (x[k, j] - x[k, i]) * 60 }' |
+        sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print 0; exit }
+            printf "%.0f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 srv_slope=$(awk '{ print $1, $2, $5 }' "$work/rss.txt" | slope)
 steps=$(awk '{ t = $1; kb = $2; g = $5
