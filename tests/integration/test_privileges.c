@@ -1,7 +1,8 @@
 /* Least privilege: camledger-server and camledger-indexer run as login roles
- * in the camledger_server and camledger_indexer groups (sql/0005). The
- * whole path works under them, and what each must not do is refused by the
- * database itself (SQLSTATE 42501). */
+ * in the camledger_server and camledger_indexer groups (sql/0005, narrowed
+ * to columns by sql/0006). The whole path works under them, every kind of
+ * write each program makes included, and what each must not do is refused
+ * by the database itself (SQLSTATE 42501). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,9 +97,51 @@ static void test_privileges_forbidden_statements_are_refused(void **state)
     refused(idx, "camledger_indexer", "INSERT INTO requests (case_id, camera_id, from_time, to_time, reason, requester_id) VALUES (1, 1, now(), now() + interval '1 s', 'x', 1)");
     refused(idx, "camledger_indexer", "UPDATE cameras SET registered = true");
     refused(idx, "camledger_indexer", "SELECT * FROM tokens");
+    /* A camera found on disk is a bare code: registering it is the admins'. */
+    refused(idx, "camledger_indexer", "INSERT INTO cameras (code, registered) VALUES ('x', true)");
+    refused(idx, "camledger_indexer", "INSERT INTO cameras (code, station_id) VALUES ('x', 1)");
+    refused(idx, "camledger_indexer", "INSERT INTO cameras (code, name) VALUES ('x', 'x')");
     /* The server never writes recordings: that is the indexer's. */
     refused(srv, "camledger_server", "INSERT INTO recordings (camera_id, path, size, mtime, status) VALUES (1, '/x', 0, now(), 'ok')");
     refused(srv, "camledger_server", "UPDATE recordings SET status = 'ok'");
+    /* Nor an extraction's outcome: the clip, its hash, the claim are the
+     * indexer's, which cut and hashed it. */
+    static const char *outcome[] = {
+        "clip_path = '/etc/passwd'",
+        "clip_sha256 = repeat('0', 64)",
+        "clip_size = 1",
+        "manifest_path = '/etc/shadow'",
+        "manifest_sha256 = repeat('0', 64)",
+        "claimed_by = 'x'",
+        "claimed_until = now()",
+        "fulfilled_at = now()",
+        "coverage = 1",
+        "attempts = 0",
+        "last_error = NULL",
+        /* ... and what was asked, by whom, cannot change afterwards. */
+        "requester_id = 1",
+        "case_id = 1",
+        "camera_id = 1",
+        "from_time = now()",
+        "to_time = now()",
+        "reason = 'x'",
+        "idempotency_key = 'x'",
+        "created_at = now()",
+    };
+    char sql[256];
+    for (size_t i = 0; i < sizeof(outcome) / sizeof(outcome[0]); i++) {
+        snprintf(sql, sizeof(sql), "UPDATE requests SET %s", outcome[i]);
+        refused(srv, "camledger_server", sql);
+    }
+    refused(srv, "camledger_server", "INSERT INTO requests (case_id, camera_id, from_time, to_time, reason, requester_id, clip_path) VALUES (1, 1, now(), now() + interval '1 s', 'x', 1, '/etc/passwd')");
+    refused(srv, "camledger_server", "INSERT INTO requests (case_id, camera_id, from_time, to_time, reason, requester_id, status) VALUES (1, 1, now(), now() + interval '1 s', 'x', 1, 'fulfilled')");
+    refused(srv, "camledger_server", "INSERT INTO requests (case_id, camera_id, from_time, to_time, reason, requester_id, decided_by) VALUES (1, 1, now(), now() + interval '1 s', 'x', 1, 1)");
+    /* A case keeps its station and who opened it; a camera its code. */
+    refused(srv, "camledger_server", "UPDATE cases SET station_id = 1");
+    refused(srv, "camledger_server", "UPDATE cases SET created_by = 1");
+    refused(srv, "camledger_server", "UPDATE cases SET number = 'x'");
+    refused(srv, "camledger_server", "UPDATE cameras SET code = 'x'");
+    refused(srv, "camledger_server", "UPDATE cameras SET created_at = now()");
     PQfinish(srv);
     PQfinish(idx);
 }
@@ -127,12 +170,59 @@ static void test_privileges_whole_path_runs_under_the_roles(void **state)
         "{\"code\": \"cam1\", \"name\": \"Cổng trường\", \"station\": \"Q1\", \"owner_kind\": \"agency\","
         " \"retention_days\": 7}"));
     json_decref(cl_http_json(port, 201, "POST", "/v1/cases", inv, "{\"number\": \"Q1-7\", \"title\": \"Mất cắp\"}"));
+    json_decref(cl_http_json(port, 200, "PATCH", "/v1/cameras/cam1", adm,
+        "{\"address\": \"12 Lý Tự Trọng\", \"lat\": 10.776, \"lon\": 106.700}"));
+    static const char csv[] = "code,name,station,owner_kind,owner_name\n"
+                              "cam2,Tiệm vàng Kim Thành,Q1,business,Lê Thị Hoa\n"
+                              "cam3,Nhà dân hẻm 5,Q1,household,Phạm Văn Tư\n";
+    cl_http_resp_t resp;
+    assert_int_equal(cl_http(port, "POST", "/v1/cameras/import", adm, "Content-Type: text/csv\r\n",
+                             csv, strlen(csv), &resp), 0);
+    json_t *imported = json_loads(resp.body, 0, NULL);
+    if (resp.status != 201 || json_integer_value(json_object_get(imported, "imported")) != 2)
+        fail_msg("CSV import under camledger_server: %d %s", resp.status, resp.body);
+    json_decref(imported);
+    cl_http_resp_free(&resp);
+    json_decref(cl_http_json(port, 200, "PATCH", "/v1/cases/Q1-7", inv, "{\"title\": \"Mất cắp xe máy\"}"));
+    /* Another case, solved then reopened; a request on it rejected, another
+     * cancelled by its requester, one retried with its Idempotency-Key. */
+    json_decref(cl_http_json(port, 201, "POST", "/v1/cases", inv, "{\"number\": \"Q1-8\", \"title\": \"Va chạm\"}"));
+    json_decref(cl_http_json(port, 200, "PATCH", "/v1/cases/Q1-8", adm, "{\"status\": \"solved\"}"));
+    json_decref(cl_http_json(port, 200, "PATCH", "/v1/cases/Q1-8", adm, "{\"status\": \"open\"}"));
+    static const char other[] = "{\"case\": \"Q1-8\", \"camera\": \"cam1\", \"from\": \"" DAY "T21:40:00+07:00\","
+                                " \"to\": \"" DAY "T21:40:05+07:00\", \"reason\": \"Xác minh\"}";
+    long long ids[3];
+    for (int i = 0; i < 3; i++) {
+        int again = i == 2 ? 2 : 1;
+        for (int k = 0; k < again; k++) {
+            assert_int_equal(cl_http(port, "POST", "/v1/requests", inv,
+                                     i == 2 ? "Content-Type: application/json\r\nIdempotency-Key: priv-1\r\n"
+                                            : "Content-Type: application/json\r\n",
+                                     other, strlen(other), &resp), 0);
+            if (resp.status != 201)
+                fail_msg("POST /v1/requests under camledger_server: %d %s", resp.status, resp.body);
+            json_t *j = json_loads(resp.body, 0, NULL);
+            long long got = json_integer_value(json_object_get(j, "id"));
+            if (k == 0)
+                ids[i] = got;
+            else
+                assert_int_equal(got, ids[i]);
+            json_decref(j);
+            cl_http_resp_free(&resp);
+        }
+    }
+    char path[64];
+    snprintf(path, sizeof(path), "/v1/requests/%lld/reject", ids[0]);
+    json_decref(cl_http_json(port, 200, "POST", path, adm, "{\"reason\": \"Ngoài phạm vi vụ việc\"}"));
+    snprintf(path, sizeof(path), "/v1/requests/%lld/cancel", ids[1]);
+    json_decref(cl_http_json(port, 200, "POST", path, inv, NULL));
+    snprintf(path, sizeof(path), "/v1/requests/%lld/cancel", ids[2]);
+    json_decref(cl_http_json(port, 200, "POST", path, inv, NULL));
     json_t *r = cl_http_json(port, 201, "POST", "/v1/requests", inv,
         "{\"case\": \"Q1-7\", \"camera\": \"cam1\", \"from\": \"" DAY "T21:40:02+07:00\","
         " \"to\": \"" DAY "T21:40:12+07:00\", \"reason\": \"Đối chiếu\"}");
     long long id = json_integer_value(json_object_get(r, "id"));
     json_decref(r);
-    char path[64];
     snprintf(path, sizeof(path), "/v1/requests/%lld/approve", id);
     json_decref(cl_http_json(port, 200, "POST", path, adm, NULL));
 
@@ -144,15 +234,30 @@ static void test_privileges_whole_path_runs_under_the_roles(void **state)
     assert_string_equal(json_string_value(json_object_get(r, "status")), "fulfilled");
     json_decref(r);
     snprintf(path, sizeof(path), "/v1/requests/%lld/clip", id);
-    cl_http_resp_t resp;
     assert_int_equal(cl_http(port, "GET", path, inv, NULL, NULL, 0, &resp), 0);
     assert_int_equal(resp.status, 200);
     cl_http_resp_free(&resp);
+    /* Every write above, by two roles, in one chain: the retried request
+     * (same Idempotency-Key) is not written twice. */
+    static const char *actions[] = {
+        "camera.registered", "case.opened", "camera.updated", "camera.registered",
+        "camera.registered", "case.updated", "case.opened", "case.solved", "case.reopened",
+        "request.created", "request.created", "request.created", "request.rejected",
+        "request.cancelled", "request.cancelled", "request.created", "request.approved",
+        "request.fulfilled", "request.downloaded",
+    };
+    const size_t n_actions = sizeof(actions) / sizeof(actions[0]);
+    r = cl_http_json(port, 200, "GET", "/v1/audit/log", aud, NULL);
+    json_t *entries = json_object_get(r, "entries");
+    if (json_array_size(entries) != n_actions)
+        fail_msg("audit log: %zu entries, expected %zu", json_array_size(entries), n_actions);
+    for (size_t i = 0; i < n_actions; i++)
+        assert_string_equal(json_string_value(json_object_get(json_array_get(entries, i), "action")),
+                            actions[i]);
+    json_decref(r);
     r = cl_http_json(port, 200, "GET", "/v1/audit/verify", aud, NULL);
     assert_true(json_is_true(json_object_get(r, "ok")));
-    /* camera.registered, case.opened, request.created, .approved, .fulfilled,
-     * .downloaded: written by two roles, one chain. */
-    assert_int_equal(json_integer_value(json_object_get(r, "entries")), 6);
+    assert_int_equal(json_integer_value(json_object_get(r, "entries")), (long long)n_actions);
     json_decref(r);
     assert_int_equal(cl_t_server_stop(server), 0);
     free(adm);

@@ -8,7 +8,9 @@
 # Checks: (a) every 201 of POST /v1/requests is exactly one row (by id and by
 # Idempotency-Key); (b) GET /v1/audit/verify says ok; (c) the live recordings
 # equal a clean `camledger-indexer --once` pass on a fresh database; (d) no
-# 5xx but 503; (e) VmRSS of both daemons has no growth trend.
+# 5xx but 503; (e) VmRSS of both daemons has no growth trend; (f) the
+# database refused no statement of theirs. The daemons
+# connect as least-privilege login roles (cl_soak_server, cl_soak_indexer).
 # Environment: CL_PGPORT (5496), CL_SOAK_SLOPE_KB_MIN (threshold, 512),
 # CL_SOAK_PG_RESTARTS and CL_SOAK_KILLS (2 each: how many PostgreSQL
 # restarts and indexer SIGKILLs, spread evenly over the run).
@@ -52,6 +54,7 @@ trap 'exit 130' INT TERM
 
 # ------------------------------------------------------------ database
 eval "$(bash scripts/pg.sh start "$pgdir")" || exit 1
+pglog_from=$(($(wc -l <"$pgdir/server.log") + 1))   # this run's part of the log
 dropdb --if-exists --force cl_soak >/dev/null 2>&1
 dropdb --if-exists --force cl_soak_ref >/dev/null 2>&1
 createdb cl_soak && createdb cl_soak_ref || exit 1
@@ -64,12 +67,25 @@ inv_token=$($admin --db "" user add --name soak-investigator --role investigator
     --station SOAK | tail -n 1)
 aud_token=$($admin --db "" user add --name soak-auditor --role auditor | tail -n 1)
 inv_id=$(psql -XAtq -c "SELECT id FROM users WHERE name = 'soak-investigator'")
+# The daemons run as they would in production: login roles in the
+# least-privilege groups of sql/0005 and 0006, so that a write the grants
+# forbid fails under load too (it would show as a 5xx or an indexer error).
+psql -XAtq -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || exit 1
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'cl_soak_server') THEN
+        CREATE ROLE cl_soak_server LOGIN IN ROLE camledger_server;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'cl_soak_indexer') THEN
+        CREATE ROLE cl_soak_indexer LOGIN IN ROLE camledger_indexer;
+    END IF;
+END $$;
+SQL
 
 # ------------------------------------------------------------ server
 http_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 base=http://127.0.0.1:$http_port
 start_server() {
-    "$server" --db "" --listen "127.0.0.1:$http_port" --threads 2 2>>"$work/server.log" &
+    "$server" --db "user=cl_soak_server" --listen "127.0.0.1:$http_port" --threads 2 2>>"$work/server.log" &
     server_pid=$!
     for _ in $(seq 1 100); do
         curl -fsS -o /dev/null "$base/healthz" 2>/dev/null && return 0
@@ -112,7 +128,7 @@ api POST /v1/cases "$inv_token" '{"number": "SOAK-2026-001",
 # ------------------------------------------------------------ indexer
 : >"$work/indexer.log"
 start_indexer() {
-    "$indexer" --db "" --root "$rec" --layout "$layout" --tz UTC --stable-secs 0 \
+    "$indexer" --db "user=cl_soak_indexer" --root "$rec" --layout "$layout" --tz UTC --stable-secs 0 \
         --rescan-secs 5 --exports "$work/exports" >>"$work/indexer.log" 2>&1 &
     indexer_pid=$!
 }
@@ -324,7 +340,7 @@ check "(b) audit verify" $(jq -e '.ok == true' <<<"$verify" >/dev/null 2>&1 && e
 rec_sql="SELECT count(*) || ' ' || md5(coalesce(string_agg(
     concat_ws('|', path, size, status, start_time, end_time, keyframe_count, md5(keyframes)),
     E'\n' ORDER BY path), '')) FROM recordings WHERE status <> 'deleted'"
-PGDATABASE=cl_soak_ref "$indexer" --db "" --root "$rec" --layout "$layout" --tz UTC --once \
+PGDATABASE=cl_soak_ref "$indexer" --db "user=cl_soak_indexer" --root "$rec" --layout "$layout" --tz UTC --once \
     --stable-secs 0 >"$work/ref.log" 2>&1
 ref=$(PGDATABASE=cl_soak_ref psql -XAtq -c "$rec_sql")
 for _ in $(seq 1 40); do
@@ -388,6 +404,13 @@ flat=$(awk -v a="$srv_slope" -v b="$idx_slope" -v m="$slope_max" -v t="$secs" \
     'BEGIN { print (t < 60 || (a < m && b < m)) ? 1 : 0 }')
 check "(e) memory flat" "$flat" \
     "server ${srv_slope} KB/min, indexer ${idx_slope} KB/min (threshold $slope_max)"
+
+# (f) least privilege under load: PostgreSQL refused nothing the daemons
+# sent (it logs each refusal as "permission denied").
+pglog=$(tail -n "+$pglog_from" "$pgdir/server.log")
+denied=$(grep -c 'permission denied' <<<"$pglog")
+check "(f) no statement refused" $([ "$denied" = 0 ] && echo 1 || echo 0) \
+    "$denied refusals $(grep -m 3 -A 1 'permission denied' <<<"$pglog" | tr '\n' ' ')"
 
 # ------------------------------------------------------------ summary
 echo

@@ -1,0 +1,40 @@
+-- 0006: least privilege down to the column. 0005 let each program write
+-- whole rows of the tables it touches; here each keeps only the columns its
+-- own statements write, so that neither can rewrite the other's part of the
+-- record:
+-- - the server cannot forge an extraction's outcome (the clip and manifest
+--   paths and SHA-256 sums, the claim, the fulfilment time): those are the
+--   indexer's, which cut the clip and hashed it;
+-- - the server cannot change who asked, for which case, camera and window,
+--   once a request exists, nor the station or opener of a case, nor a
+--   camera's code (the directory name its recordings are filed under);
+-- - the indexer creates a camera it finds on disk only as a bare code,
+--   unregistered: registering it (station, owner) is the admins'.
+-- Both keep reading what they read: the indexer reads cases (the case
+-- number and title go into a clip's manifest) but writes nothing there.
+--
+-- Revoking a table-level privilege also revokes it on every column, so each
+-- REVOKE comes first and the column list that follows is all that is left.
+
+REVOKE INSERT, UPDATE ON requests FROM camledger_server;
+GRANT INSERT (case_id, camera_id, from_time, to_time, reason, requester_id, idempotency_key)
+    ON requests TO camledger_server;
+-- status by approve, reject and cancel (the transition trigger sets
+-- updated_at itself); first_response by the idempotent create.
+GRANT UPDATE (status, decided_by, decided_at, approved_at, decision_reason, first_response)
+    ON requests TO camledger_server;
+
+REVOKE INSERT, UPDATE ON cases FROM camledger_server;
+GRANT INSERT (number, title, station_id, created_by) ON cases TO camledger_server;
+GRANT UPDATE (title, status, updated_at) ON cases TO camledger_server;
+
+REVOKE INSERT, UPDATE ON cameras FROM camledger_server;
+GRANT INSERT (code, name, station_id, owner_kind, owner_name, owner_phone, lat, lon, address,
+              retention_days, timezone, registered)
+    ON cameras TO camledger_server;
+GRANT UPDATE (name, station_id, owner_kind, owner_name, owner_phone, lat, lon, address,
+              retention_days, timezone, registered, updated_at)
+    ON cameras TO camledger_server;
+
+REVOKE INSERT ON cameras FROM camledger_indexer;
+GRANT INSERT (code) ON cameras TO camledger_indexer;
