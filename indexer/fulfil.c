@@ -154,12 +154,44 @@ static double covered_seconds(json_t *gaps, cl_time_t from, cl_time_t to)
     return (double)(to - from - missing) / 1e6;
 }
 
+/* The reason a cut failed as the API shows it (GET /v1/requests/{id}, the
+ * audit log): every source recording named by its file name, the exports
+ * directory left out, so that no role learns the storage node's paths.
+ * The log keeps the full text for operators. */
+static void public_reason(const char *error, const cl_clip_source_t *src, size_t n,
+                          const char *exports, char *out, size_t size)
+{
+    size_t elen = strlen(exports), o = 0;
+    for (const char *p = error; *p && o + 1 < size;) {
+        size_t skip = 0;
+        const char *emit = NULL;
+        for (size_t i = 0; i < n && !skip; i++) {
+            size_t len = strlen(src[i].path);
+            if (len && strncmp(p, src[i].path, len) == 0) {
+                skip = len;
+                const char *slash = strrchr(src[i].path, '/');
+                emit = slash ? slash + 1 : src[i].path;
+            }
+        }
+        if (!skip && elen && strncmp(p, exports, elen) == 0 && p[elen] == '/')
+            skip = elen + 1;
+        if (skip) {
+            for (; emit && *emit && o + 1 < size; emit++)
+                out[o++] = *emit;
+            p += skip;
+        } else {
+            out[o++] = *p++;
+        }
+    }
+    out[o] = '\0';
+}
+
 static int record_failure(const cl_fulfil_config_t *cfg, const job_t *job, const char *error,
-                          cl_fulfil_stats_t *stats)
+                          const char *shown, cl_fulfil_stats_t *stats)
 {
     char max[16];
     snprintf(max, sizeof(max), "%d", cfg->max_attempts);
-    const char *p[] = {job->id, cfg->node, error, max};
+    const char *p[] = {job->id, cfg->node, shown, max};
     PGresult *res;
     int err = cl_store_exec(cfg->store, "recording a failed cut", sql_failed, 4, p, &res);
     if (err)
@@ -221,7 +253,10 @@ static int fulfil_one(const cl_fulfil_config_t *cfg, const job_t *job, cl_fulfil
     memset(&res, 0, sizeof(res));
     int cut = n > 0 ? cl_clip_cut(src, n, job->from, job->to, clip_path, &res) : -ENODATA;
     if (cut < 0 && cut != -ENODATA) {
-        err = record_failure(cfg, job, res.error[0] ? res.error : strerror(-cut), stats);
+        const char *why = res.error[0] ? res.error : strerror(-cut);
+        char shown[sizeof(res.error)];
+        public_reason(why, src, n, cfg->exports, shown, sizeof(shown));
+        err = record_failure(cfg, job, why, shown, stats);
         cl_clip_result_dispose(&res);
         goto out;
     }
@@ -287,7 +322,7 @@ static int fulfil_one(const cl_fulfil_config_t *cfg, const job_t *job, cl_fulfil
         char why[256];
         snprintf(why, sizeof(why), "writing the manifest failed: %s", strerror(-err));
         cl_clip_result_dispose(&res);
-        err = record_failure(cfg, job, why, stats);
+        err = record_failure(cfg, job, why, why, stats);
         goto out;
     }
     snprintf(csize, sizeof(csize), "%" PRId64, res.bytes_written);

@@ -70,6 +70,8 @@ static void test_privileges_forbidden_statements_are_refused(void **state)
     PGconn *srv = login(server_db), *idx = login(indexer_db);
     const char *both[] = {
         "CREATE TABLE evil (x int)",
+        "CREATE TABLE public.evil (x int)",
+        "CREATE TEMP TABLE evil (x int)",
         "DROP TABLE recordings",
         "ALTER TABLE cameras ADD COLUMN evil int",
         "UPDATE audit_log SET actor = 'x'",
@@ -110,13 +112,16 @@ static void test_privileges_forbidden_statements_are_refused(void **state)
         "clip_path = '/etc/passwd'",
         "clip_sha256 = repeat('0', 64)",
         "clip_size = 1",
+        "clip_duration_ms = 1",
         "manifest_path = '/etc/shadow'",
         "manifest_sha256 = repeat('0', 64)",
+        "manifest_size = 1",
         "claimed_by = 'x'",
         "claimed_until = now()",
         "fulfilled_at = now()",
         "coverage = 1",
         "attempts = 0",
+        "next_attempt_at = now()",
         "last_error = NULL",
         /* ... and what was asked, by whom, cannot change afterwards. */
         "requester_id = 1",
@@ -211,6 +216,15 @@ static void test_privileges_whole_path_runs_under_the_roles(void **state)
             cl_http_resp_free(&resp);
         }
     }
+    /* The indexer does not decide: a pending request cannot be approved,
+     * rejected or cancelled by it, though it may write requests.status. */
+    PGconn *srv = login(server_db), *idx = login(indexer_db);
+    static const char *decisions[] = {"approved", "rejected", "cancelled"};
+    char sql[160];
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(sql, sizeof(sql), "UPDATE requests SET status = '%s' WHERE id = %lld", decisions[i], ids[0]);
+        refused(idx, "camledger_indexer", sql);
+    }
     char path[64];
     snprintf(path, sizeof(path), "/v1/requests/%lld/reject", ids[0]);
     json_decref(cl_http_json(port, 200, "POST", path, adm, "{\"reason\": \"Ngoài phạm vi vụ việc\"}"));
@@ -225,6 +239,18 @@ static void test_privileges_whole_path_runs_under_the_roles(void **state)
     json_decref(r);
     snprintf(path, sizeof(path), "/v1/requests/%lld/approve", id);
     json_decref(cl_http_json(port, 200, "POST", path, adm, NULL));
+    /* The server does not record outcomes: only the indexer, which cut the
+     * clip, may call an approved request fulfilled (or anything else that
+     * ends it but a cancel); nor may the indexer cancel it. */
+    static const char *outcomes[] = {"fulfilled", "partial", "unavailable", "failed"};
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(sql, sizeof(sql), "UPDATE requests SET status = '%s' WHERE id = %lld", outcomes[i], id);
+        refused(srv, "camledger_server", sql);
+    }
+    snprintf(sql, sizeof(sql), "UPDATE requests SET status = 'cancelled' WHERE id = %lld", id);
+    refused(idx, "camledger_indexer", sql);
+    PQfinish(srv);
+    PQfinish(idx);
 
     assert_int_equal(cl_t_sh_capture(&out, indexer_cmd, cl_t_prog("CL_INDEXER"), indexer_db, work, work), 0);
     assert_non_null(strstr(out, "fulfil: fulfilled=1"));
