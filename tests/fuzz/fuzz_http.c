@@ -204,7 +204,8 @@ static void fail(const buf_t *req, const buf_t *resp, const char *why)
 static const char *const leaks[] = {
     "SELECT", "INSERT", "UPDATE ", "PL/pgSQL", "ERROR:", "SQLSTATE", "cl_api_", "cl_audit",
     "jsonb", "pg_", "syntax error", "relation \"", "column \"", "function ", "/var/", "/tmp/",
-    "/work/", "/home/", "/usr/", "CONTEXT",
+    "/work/", "/home/", "/usr/", "/etc/", "/srv/", "/mnt/", "/root/", "CONTEXT",
+    "permission denied", "violates", "duplicate key", "invalid input syntax", "out of range for type",
 };
 
 static int hexval(int c)

@@ -703,6 +703,78 @@ static void test_corrupt_clip_succeeds_or_fails_cleanly(void **state)
     check_failures();
 }
 
+/* The same damaged files through camledger-indexer itself (the sanitizer
+ * build's, in that build) into a real database: one --once pass neither
+ * crashes nor stops, every file gets one row with the status the probe
+ * gave it, a reason for every bad one and the probe's keyframe count for
+ * every usable one; a second pass reads none of them again. */
+static void test_corrupt_indexer_stores_every_file(void **state)
+{
+    (void)state;
+    probe_all();
+    char root[600], link_path[700];
+    snprintf(root, sizeof(root), "%s/root", dir);
+    static char (*linked)[700];
+    assert_non_null(linked = calloc(N_FILES, sizeof(*linked)));
+    for (size_t i = 0; i < N_FILES; i++) {
+        const char *name = fixtures[variants[i].fixture].name, *dot = strchr(name, '.');
+        /* Camera: the fixture's name; start: 2026-01-01 00:00:00 + i s. */
+        snprintf(link_path, sizeof(link_path), "%s/%.*s/20260101_%02zu%02zu%02zu%s", root,
+                 (int)(dot - name), name, i / 3600, i / 60 % 60, i % 60, dot);
+        cl_t_mkparents(link_path);
+        if (link(variants[i].path, link_path) < 0)
+            fail_msg("link %s %s: %s", variants[i].path, link_path, strerror(errno));
+        memcpy(linked[i], link_path, sizeof(link_path));
+    }
+    PGconn *conn;
+    const char *conninfo = cl_t_db_create("cl_itest_corrupt", &conn);
+    char *out;
+    double t0 = now();
+    int rc = cl_t_index_once(&out, conninfo, root, "{camera}/%Y%m%d_%H%M%S", "UTC", NULL);
+    printf("[ corrupt  ] indexed %zu damaged files in %.1f s\n", N_FILES, now() - t0);
+    if (rc != 0 || strstr(out, "Sanitizer") || strstr(out, "runtime error"))
+        fail_msg("camledger-indexer --once over the damaged files: exit %d\n%s", rc, out);
+    char want[64];
+    snprintf(want, sizeof(want), "pass: seen=%zu indexed=%zu ", N_FILES, N_FILES);
+    if (!strstr(out, want))
+        fail_msg("expected '%s' in: %s", want, out);
+    free(out);
+    char *n = cl_t_query1(conn, "SELECT count(*) FROM recordings", NULL);
+    snprintf(want, sizeof(want), "%zu", N_FILES);
+    assert_string_equal(n, want);
+    free(n);
+    size_t mismatches = 0;
+    for (size_t i = 0; i < N_FILES; i++) {
+        const variant_t *v = &variants[i];
+        char *row = cl_t_query1(conn, "SELECT concat_ws(',', status, keyframe_count,"
+                                " error IS NOT NULL AND error <> '') FROM recordings WHERE path = $1",
+                                linked[i], NULL);
+        char expect[96];
+        if (!v->probed)
+            snprintf(expect, sizeof(expect), "(no probe result)");
+        else if (usable(v))
+            snprintf(expect, sizeof(expect), "%s,%zu,%s", cl_rec_status_name(v->status), v->n_keyframes,
+                     v->status == CL_REC_TRUNCATED ? "t" : "f");
+        else
+            snprintf(expect, sizeof(expect), "%s,0,t", cl_rec_status_name(v->status));
+        if (!row || strcmp(row, expect) != 0) {
+            if (mismatches++ < 10)
+                add_failure("indexer stored %s for %s; the probe says %s (%s)", row ? row : "no row",
+                            describe(v), expect, v->error);
+        }
+        free(row);
+    }
+    /* Nothing changed on disk: nothing is read again. */
+    assert_int_equal(cl_t_index_once(&out, conninfo, root, "{camera}/%Y%m%d_%H%M%S", "UTC", NULL), 0);
+    snprintf(want, sizeof(want), "pass: seen=%zu indexed=0 unchanged=%zu ", N_FILES, N_FILES);
+    if (!strstr(out, want))
+        add_failure("second pass: expected '%s' in: %s", want, out);
+    free(out);
+    cl_t_db_drop("cl_itest_corrupt", conn);
+    free(linked);
+    check_failures();
+}
+
 /* In the sanitizer build, undefined behaviour ends the child (and so fails
  * the test) rather than being printed and let go; $UBSAN_OPTIONS overrides. */
 const char *__ubsan_default_options(void);
@@ -717,6 +789,7 @@ int main(void)
         cmocka_unit_test(test_corrupt_probe_never_crashes_or_hangs),
         cmocka_unit_test(test_corrupt_indexed_files_have_ascending_keyframes),
         cmocka_unit_test(test_corrupt_clip_succeeds_or_fails_cleanly),
+        cmocka_unit_test(test_corrupt_indexer_stores_every_file),
     };
     return cmocka_run_group_tests(tests, make_fixtures, remove_fixtures);
 }
