@@ -6,11 +6,13 @@
 #   bash tests/soak/soak.sh [SECONDS]     (default 600; CI uses 120)
 #
 # Checks: (a) every 201 of POST /v1/requests is exactly one row (by id and by
-# Idempotency-Key); (b) GET /v1/audit/verify says ok; (c) the live recordings
-# equal a clean `camledger-indexer --once` pass on a fresh database; (d) no
-# 5xx but 503; (e) VmRSS of both daemons has no growth trend; (f) the
-# database refused no statement of theirs. The daemons
-# connect as least-privilege login roles (cl_soak_server, cl_soak_indexer).
+# Idempotency-Key), and no row exists under a key never sent; (b) GET
+# /v1/audit/verify says ok; (c) the live recordings equal a clean
+# `camledger-indexer --once` pass on a fresh database; (d) no 5xx but 503,
+# and 503 only while PostgreSQL is down (+10 s); (e) VmRSS of both daemons
+# has no growth trend; (f) the database refused no statement of theirs.
+# wrk drives the reads and the writes (request creation, approvals); the
+# daemons connect as least-privilege logins (cl_soak_server, cl_soak_indexer).
 # Environment: CL_PGPORT (5496), CL_SOAK_SLOPE_KB_MIN (threshold, 512),
 # CL_SOAK_PG_RESTARTS and CL_SOAK_KILLS (2 each: how many PostgreSQL
 # restarts and indexer SIGKILLs, spread evenly over the run).
@@ -191,40 +193,74 @@ wrk_loop() {
 wrk_loop &
 bg_pids+=($!)
 
-# POST /v1/requests with unique keys (a failed attempt is retried with the
-# same key), an approval for every third created request.
-: >"$work/posts.txt"          # time key status id
-: >"$work/approvals.txt"      # time id status
-post_loop() {
-    local i=0 key body out st id m c tries
-    while [ "$(date +%s)" -lt "$t_end" ]; do
-        i=$((i + 1))
-        key=soak-$$-$i
-        m=$((600 + RANDOM % 30))
-        c=${cams[$((RANDOM % 4))]}
-        body=$(printf '{"case":"SOAK-2026-001","camera":"%s","from":"%sT%02d:%02d:10Z","to":"%sT%02d:%02d:40Z","reason":"soak %d"}' \
-            "$c" "$day" $((m / 60)) $((m % 60)) "$day" $((m / 60)) $((m % 60)) "$i")
-        for tries in 1 2 3; do
-            out=$(curl -sS -m 10 -o "$work/post.body" -w '%{http_code}' -X POST \
-                -H "Authorization: Bearer $inv_token" -H 'Content-Type: application/json' \
-                -H "Idempotency-Key: $key" --data-binary "$body" "$base/v1/requests" 2>/dev/null)
-            st=${out:-000}
-            id=-
-            [ "$st" = 201 ] && id=$(jq -r .id "$work/post.body" 2>/dev/null)
-            echo "$(now) $key $st $id" >>"$work/posts.txt"
-            case $st in 2*|4*) break ;; esac
-            sleep 0.5
-        done
-        if [ "$st" = 201 ] && [ $((i % 3)) = 0 ]; then
-            st=$(curl -sS -m 10 -o /dev/null -w '%{http_code}' -X POST \
-                -H "Authorization: Bearer $admin_token" -H 'Content-Type: application/json' \
-                --data-binary '{}' "$base/v1/requests/$id/approve" 2>/dev/null)
-            echo "$(now) $id ${st:-000}" >>"$work/approvals.txt"
-        fi
-        sleep 0.05
-    done
-}
-post_loop &
+# wrk also writes: POST /v1/requests with unique Idempotency-Keys, a
+# failed attempt (5xx, or no answer) retried with the same key up to three
+# times, and an approval of every third created request. One connection per
+# thread, so each answer belongs to the request that thread sent last; each
+# thread logs what it sent and what it was answered, for the checks (times
+# in whole seconds: wrk's scripts have no finer clock). delay() paces each
+# connection, so the write rate stays near what a busy province makes.
+cat >"$work/post.lua" <<EOF
+local dir, run = "$work", "$$"
+local inv = {["Authorization"] = "Bearer $inv_token", ["Content-Type"] = "application/json"}
+local adm = {["Authorization"] = "Bearer $admin_token", ["Content-Type"] = "application/json"}
+local cams = {"soak-cam-1", "soak-cam-2", "soak-cam-3", "soak-cam-4"}
+local n = 0
+function setup(thread) thread:set("tid", n); n = n + 1 end
+local function open(name)
+  local f = assert(io.open(string.format("%s/%s.%d.txt", dir, name, tid), "a"))
+  f:setvbuf("line")
+  return f
+end
+function init(args)
+  posts, sent, approvals = open("posts"), open("sent"), open("approvals")
+  i, tries, key, body = 0, 0, nil, nil
+  cur, answered, retry, approve_id, cur_id = nil, true, false, nil, nil
+end
+local function new_post()
+  i = i + 1
+  tries = 1
+  key = string.format("soak-%s-%d-%d", run, tid, i)
+  local m = 600 + math.random(0, 29)
+  local t0 = string.format("$day" .. "T%02d:%02d:10Z", math.floor(m / 60), m % 60)
+  local t1 = string.format("$day" .. "T%02d:%02d:40Z", math.floor(m / 60), m % 60)
+  body = string.format('{"case":"SOAK-2026-001","camera":"%s","from":"%s","to":"%s","reason":"soak %d-%d"}',
+    cams[math.random(#cams)], t0, t1, tid, i)
+end
+request = function()
+  if cur == "post" and not answered then
+    posts:write(string.format("%d %s 000 -\n", os.time(), key))
+    retry = true
+  end
+  if cur == "post" and retry and tries < 3 then
+    tries = tries + 1
+  elseif approve_id then
+    cur, answered, cur_id, approve_id = "approve", false, approve_id, nil
+    return wrk.format("POST", "/v1/requests/" .. cur_id .. "/approve", adm, "{}")
+  else
+    new_post()
+  end
+  cur, answered, retry = "post", false, false
+  sent:write(string.format("%d %s\n", os.time(), key))
+  inv["Idempotency-Key"] = key
+  return wrk.format("POST", "/v1/requests", inv, body)
+end
+response = function(status, headers, b)
+  answered = true
+  if cur == "approve" then
+    approvals:write(string.format("%d %s %d\n", os.time(), cur_id, status))
+    return
+  end
+  local id = "-"
+  if status == 201 then id = string.match(b, '^{.-"id":%s*(%d+)') or "?" end
+  posts:write(string.format("%d %s %d %s\n", os.time(), key, status, id))
+  retry = status >= 500
+  if status == 201 and i % 3 == 0 then approve_id = id end
+end
+delay = function() return 25 end
+EOF
+rm -f "$work"/posts.*.txt "$work"/sent.*.txt "$work"/approvals.*.txt
+wrk -t 2 -c 2 -d "${secs}s" --timeout 10s -s "$work/post.lua" "$base" >"$work/wrk-post.log" 2>&1 &
 bg_pids+=($!)
 
 # A probe: GET /v1/cases every 0.2 s, for the recovery times.
@@ -301,6 +337,10 @@ echo "$(now) end" >>"$work/events.txt"
 log "load over; waiting for the loops"
 for p in "${bg_pids[@]}"; do wait "$p" 2>/dev/null; done
 bg_pids=()
+# What the writing threads logged, one file each.
+cat "$work"/posts.*.txt >"$work/posts.txt" 2>/dev/null
+cat "$work"/sent.*.txt >"$work/sent.txt" 2>/dev/null
+cat "$work"/approvals.*.txt >"$work/approvals.txt" 2>/dev/null
 kill -0 "$server_pid" 2>/dev/null || log "camledger-server died"
 kill -0 "$indexer_pid" 2>/dev/null || log "camledger-indexer died"
 
@@ -320,7 +360,7 @@ psql -XAtq -F ' ' -c "SELECT id, idempotency_key FROM requests WHERE requester_i
 missing=$(join -j1 <(sort -k1,1 "$work/created.txt") <(sort -k1,1 "$work/rows.txt") | wc -l)
 # (The schema's keys make a duplicate id or key impossible; what can go
 # wrong is a row nobody was answered for, or one under a key never sent.)
-phantom=$(awk 'NR == FNR { sent[$2] = 1; next } !($2 in sent)' "$work/posts.txt" "$work/rows.txt" | wc -l)
+phantom=$(awk 'NR == FNR { sent[$2] = 1; next } !($2 in sent)' "$work/sent.txt" "$work/rows.txt" | wc -l)
 # A row whose key got no 201 is possible only if every attempt under that
 # key went unanswered (the commit made, the answer lost in an outage); one
 # whose key was answered otherwise (4xx) must not exist.
@@ -368,7 +408,7 @@ pr_by=$(awk '{ n[$2]++ } END { for (s in n) printf "%s:%d ", s, n[s] }' "$work/p
 c5=$(cat "$work/posts.txt" "$work/approvals.txt" | awk '$3 ~ /^5/ && $3 != 503' | wc -l)
 c5=$((c5 + $(awk '$2 ~ /^5/ && $2 != 503' "$work/probe.txt" | wc -l)))
 check "(d) no 5xx but 503" $([ "$w5" = 0 ] && [ "$c5" = 0 ] && echo 1 || echo 0) \
-    "other 5xx: wrk $w5, curl $c5"
+    "other 5xx: wrk reads $w5, wrk writes and the probe $c5"
 
 # Recovery times: from each pg_start to the first 2xx of the probe.
 recov=$(awk 'NR == FNR { if ($2 == "pg_start") st[++n] = $1; next }
@@ -377,9 +417,12 @@ recov=$(awk 'NR == FNR { if ($2 == "pg_start") st[++n] = $1; next }
                      for (j = 1; j <= m; j++) if (t[j] >= st[i] && s[j] ~ /^2/) { r = sprintf("%.2fs", t[j] - st[i]); break }
                      printf "%s ", r } }' "$work/events.txt" "$work/probe.txt")
 # 503s outside the outages (+10 s grace after each start).
-late503=$(awk 'NR == FNR { if ($2 == "pg_stop") a[++n] = $1; if ($2 == "pg_start") b[n] = $1 + 10; next }
+# (The writers log whole seconds: an outage starts at its stop's second.)
+late503=$(awk 'NR == FNR { if ($2 == "pg_stop") a[++n] = int($1); if ($2 == "pg_start") b[n] = $1 + 10; next }
                $3 == 503 || $2 == 503 { x = $1; ok = 0; for (i = 1; i <= n; i++) if (x >= a[i] && x <= b[i]) ok = 1; if (!ok) c++ }
-               END { print c + 0 }' "$work/events.txt" "$work/posts.txt" "$work/probe.txt")
+               END { print c + 0 }' "$work/events.txt" "$work/posts.txt" "$work/approvals.txt" "$work/probe.txt")
+check "(d) 503 only in the outages" $([ "$late503" = 0 ] && echo 1 || echo 0) \
+    "$late503 answered 503 more than 10 s after PostgreSQL was back"
 
 # (e) memory: the Theil-Sen slope of the samples (every 2 s), KB per
 # minute: the median of the slopes between every two samples of one life of
