@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "range.h"
 #include "server.h"
 
 #define CHUNK (256 * 1024)
@@ -187,42 +188,6 @@ static void on_open(uv_fs_t *fs)
     }
 }
 
-/* "bytes=A-B", "bytes=A-", "bytes=-N" against size. Returns 1 with [*from,
- * *to) set, 0 when the header should be ignored (several ranges, another
- * unit), -1 when unsatisfiable or malformed. */
-static int parse_range(const char *h, int64_t size, int64_t *from, int64_t *to)
-{
-    if (strncmp(h, "bytes=", 6) != 0 || strchr(h, ','))
-        return 0;
-    const char *s = h + 6;
-    char *end;
-    if (*s == '-') {
-        long long n = strtoll(s + 1, &end, 10);
-        if (end == s + 1 || *end || n <= 0)
-            return -1;
-        *from = n >= size ? 0 : size - n;
-        *to = size;
-        return size > 0 ? 1 : -1;
-    }
-    long long a = strtoll(s, &end, 10);
-    if (end == s || *end != '-' || a < 0)
-        return -1;
-    s = end + 1;
-    long long b = size - 1;
-    if (*s) {
-        b = strtoll(s, &end, 10);
-        if (end == s || *end || b < a)
-            return -1;
-    }
-    if (a >= size)
-        return -1;
-    if (b >= size)
-        b = size - 1;
-    *from = a;
-    *to = b + 1;
-    return 1;
-}
-
 typedef struct file_ctx {
     const char *kind;
 } file_ctx_t;
@@ -274,7 +239,7 @@ static void on_file(cl_call_t *call, PGresult *res)
     const char *range = cl_call_header(call, "range");
     if (range) {
         int64_t a, b;
-        int r = parse_range(range, d->size, &a, &b);
+        int r = cl_range_parse(range, d->size, &a, &b);
         if (r < 0) {
             char cr[64];
             snprintf(cr, sizeof(cr), "bytes */%" PRId64, d->size);

@@ -21,7 +21,7 @@ case $secs in
     ''|*[!0-9]*) echo "usage: $0 [SECONDS_EACH] [NAME...]" >&2; exit 2 ;;
 esac
 [ $# -gt 0 ] && shift
-names=${*:-layout rfc3339 kfindex csv uri http}
+names=${*:-layout rfc3339 kfindex csv uri range http}
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -31,7 +31,7 @@ mkdir -p "$out"
 
 cflags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
         -D_GNU_SOURCE -std=gnu11 -Wall -Wextra -Werror -Icommon -Iserver"
-server_src="server/uri.c server/routes.c server/http.c server/pg.c server/csv.c
+server_src="server/uri.c server/range.c server/routes.c server/http.c server/pg.c server/csv.c
             server/download.c server/metrics.c common/log.c common/timefmt.c"
 server_pkgs="libh2o libuv openssl libpq jansson libavutil"
 
@@ -47,6 +47,7 @@ build_one() {
     layout) build layout common/layout.c common/timefmt.c -lpthread ;;
     rfc3339) build rfc3339 common/timefmt.c -lpthread ;;
     kfindex) build kfindex common/kfindex.c ;;
+    range) build range server/range.c ;;
     # server.h pulls in h2o.h, uv.h and libpq-fe.h: their headers are needed
     # to compile csv.c, but it only calls jansson and libm.
     csv) build csv server/csv.c $(pkg-config --cflags $server_pkgs) \
