@@ -2,10 +2,12 @@
  * and rename into place. */
 #include "clip_output.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,54 @@
 #include <libavcodec/avcodec.h>
 #include <libavutil/sha.h>
 
+static void host_name(char *buf, size_t size)
+{
+    if (gethostname(buf, size) < 0 || !buf[0])
+        snprintf(buf, size, "localhost");
+    buf[size - 1] = '\0';
+    /* A name is one path component. */
+    for (char *p = buf; *p; p++)
+        if (*p == '/')
+            *p = '_';
+}
+
+char *cl_clip_part_path(const char *path)
+{
+    char host[256], *part;
+    host_name(host, sizeof(host));
+    return asprintf(&part, "%s.part-%s-%ld", path, host, (long)getpid()) < 0 ? NULL : part;
+}
+
+int cl_clip_sweep_parts(const char *dir)
+{
+    char host[256], mark[300];
+    host_name(host, sizeof(host));
+    int n = snprintf(mark, sizeof(mark), ".part-%s-", host);
+    DIR *d = opendir(dir);
+    if (!d)
+        return -errno;
+    int removed = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        /* The last ".part-HOST-" in the name, then the writer's pid alone. */
+        const char *at = NULL;
+        for (const char *p = strstr(e->d_name, mark); p; p = strstr(p + 1, mark))
+            at = p;
+        if (!at)
+            continue;
+        char *end;
+        errno = 0;
+        long pid = strtol(at + n, &end, 10);
+        if (errno || *end || end == at + n || pid <= 0 || pid == (long)getpid())
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+            removed++;
+    }
+    closedir(d);
+    return removed;
+}
+
 int cl_clip_out_errno(int averr)
 {
     return averr < 0 && averr > -4096 ? averr : -EIO;
@@ -23,11 +73,8 @@ int cl_clip_out_errno(int averr)
 int cl_clip_out_init(cl_clip_out_t *out, const char *out_path)
 {
     out->out_path = out_path;
-    if (asprintf(&out->part_path, "%s.part-%d", out_path, (int)getpid()) < 0) {
-        out->part_path = NULL;
-        return -ENOMEM;
-    }
-    return 0;
+    out->part_path = cl_clip_part_path(out_path);
+    return out->part_path ? 0 : -ENOMEM;
 }
 
 int cl_clip_out_open(cl_clip_out_t *out, const AVStream *const *in, AVStream **st, int n,

@@ -15,7 +15,7 @@
 
 typedef struct cl_clip_out {
     const char *out_path;   /* the clip's final name; borrowed */
-    char *part_path;        /* out_path + ".part-PID", where the clip is written */
+    char *part_path;        /* cl_clip_part_path(out_path), where the clip is written */
     AVFormatContext *oc;    /* the muxer, NULL before cl_clip_out_open */
 } cl_clip_out_t;
 

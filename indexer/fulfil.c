@@ -77,8 +77,8 @@ static char *prefixes_literal(const cl_fulfil_config_t *cfg)
 /* Writes text to path through a synced temporary file and a rename. */
 static int write_atomically(const char *path, const char *text, size_t len)
 {
-    char *tmp;
-    if (asprintf(&tmp, "%s.part-%ld", path, (long)getpid()) < 0)
+    char *tmp = cl_clip_part_path(path);
+    if (!tmp)
         return -ENOMEM;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     int err = 0;
@@ -365,6 +365,11 @@ int cl_fulfil_all(const cl_fulfil_config_t *cfg, cl_fulfil_stats_t *stats)
         cl_error("%s: cannot create the exports directory: %s", cfg->exports, strerror(errno));
         return -errno;
     }
+    /* What an indexer killed mid-cut left: never served (downloads take the
+     * name the database holds), but it takes disk space. */
+    int swept = cl_clip_sweep_parts(cfg->exports);
+    if (swept > 0)
+        cl_info("%s: removed %d part files left by stopped indexers", cfg->exports, swept);
     char *prefixes = prefixes_literal(cfg);
     char lease[16];
     snprintf(lease, sizeof(lease), "%d", cfg->lease_secs);

@@ -607,12 +607,13 @@ static void watch_names(void *avcl, int level, const char *fmt, va_list vl)
 static void test_clip_final_name_appears_only_when_complete(void **state)
 {
     (void)state;
-    char part[600];
+    char part[600], host[256];
     cl_clip_source_t src[3];
     cl_clip_result_t r;
     size_t n = sources(&set_a, 0, 2, 0, src);
     watched_out = fx("watched.mp4");
-    snprintf(part, sizeof(part), "%s.part-%d", watched_out, (int)getpid());
+    assert_int_equal(gethostname(host, sizeof(host)), 0);
+    snprintf(part, sizeof(part), "%s.part-%s-%d", watched_out, host, (int)getpid());
     watched_part = part;
     unlink(watched_out);
     av_log_set_callback(watch_names);

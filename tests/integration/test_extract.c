@@ -497,9 +497,24 @@ static void test_extract_kill9_mid_cut_is_taken_over(void **state)
         /* The dead claim holds until its lease runs out, then is taken over. */
         char extra[1024];
         snprintf(extra, sizeof(extra), "--exports '%s' --claim-secs 2", exports);
+        /* The killed indexer's part file is removed by the next one, which
+         * leaves alone a part file another host is writing to a shared
+         * exports directory and one a live process of this host is. */
+        char host[256], other[4500], live[4500];
+        assert_int_equal(gethostname(host, sizeof(host)), 0);
+        snprintf(other, sizeof(other), "%s/request-%lld.mp4.part-%s.other-1", exports, id, host);
+        snprintf(live, sizeof(live), "%s/request-%lld.mp4.part-%s-%ld", exports, id, host, (long)getpid());
+        cl_t_write_file(other, (const unsigned char *)"x", 1);
+        cl_t_write_file(live, (const unsigned char *)"x", 1);
+        assert_true(part_file_exists(id));
         assert_int_equal(index_root(extra, &out), 0);
         assert_null(strstr(out, "fulfil: "));
+        if (!strstr(out, "removed 1 part files left by stopped indexers"))
+            fail_msg("the dead indexer's part file was not swept: %s", out);
         free(out);
+        assert_int_equal(unlink(other), 0);
+        assert_int_equal(unlink(live), 0);
+        assert_false(part_file_exists(id));
         sleep(3);
         assert_int_equal(index_root(extra, &out), 0);
         assert_int_equal(fulfil_field(out, "fulfilled"), 1);

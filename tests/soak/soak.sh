@@ -10,7 +10,8 @@
 # /v1/audit/verify says ok; (c) the live recordings equal a clean
 # `camledger-indexer --once` pass on a fresh database; (d) no 5xx but 503,
 # and 503 only while PostgreSQL is down (+10 s); (e) VmRSS of both daemons
-# has no growth trend; (f) the database refused no statement of theirs.
+# has no growth trend; (f) the database refused no statement of theirs;
+# (g) no part file of a killed indexer is left in the exports.
 # wrk drives the reads and the writes (request creation, approvals); the
 # daemons connect as least-privilege logins (cl_soak_server, cl_soak_indexer).
 # Environment: CL_PGPORT (5496), CL_SOAK_SLOPE_KB_MIN (threshold, 512),
@@ -462,6 +463,17 @@ pglog=$(tail -n "+$pglog_from" "$pgdir/server.log")
 denied=$(grep -c 'permission denied' <<<"$pglog")
 check "(f) no statement refused" $([ "$denied" = 0 ] && echo 1 || echo 0) \
     "$denied refusals $(grep -m 3 -A 1 'permission denied' <<<"$pglog" | tr '\n' ' ')"
+
+# (g) no part file of a killed indexer left in the exports: each indexer
+# removes those of its host's dead processes before it cuts.
+leftover=0
+for f in "$work"/exports/*.part-*; do
+    [ -e "$f" ] || continue
+    pid=${f##*-}
+    kill -0 "$pid" 2>/dev/null || leftover=$((leftover + 1))
+done
+check "(g) no part files of killed indexers" $([ "$leftover" = 0 ] && echo 1 || echo 0) \
+    "$leftover left in $work/exports"
 
 # ------------------------------------------------------------ summary
 echo
