@@ -116,17 +116,4 @@ void cl_clip_result_dispose(cl_clip_result_t *res);
  * Returns 0 or a negative errno. */
 int cl_clip_sha256_file(const char *path, char hex[65]);
 
-/* Where a file bound for path is written before it is renamed into place:
- * path + ".part-HOST-PID" (this host's name, this process), malloc'ed, or
- * NULL on ENOMEM. Naming the writer lets an indexer tell a part file whose
- * writer died from one another live process is still writing. */
-char *cl_clip_part_path(const char *path);
-
-/* Removes, from dir, part files (see cl_clip_part_path) that this host's
- * processes left behind when they died (a SIGKILL, a power loss) and that
- * no live process is writing. Part files of other hosts, which a shared
- * exports directory may hold, are left alone. Returns how many it removed,
- * or a negative errno when dir cannot be read. */
-int cl_clip_sweep_parts(const char *dir);
-
 #endif

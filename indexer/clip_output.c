@@ -2,12 +2,10 @@
  * and rename into place. */
 #include "clip_output.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,54 +15,6 @@
 #include <libavcodec/avcodec.h>
 #include <libavutil/sha.h>
 
-static void host_name(char *buf, size_t size)
-{
-    if (gethostname(buf, size) < 0 || !buf[0])
-        snprintf(buf, size, "localhost");
-    buf[size - 1] = '\0';
-    /* A name is one path component. */
-    for (char *p = buf; *p; p++)
-        if (*p == '/')
-            *p = '_';
-}
-
-char *cl_clip_part_path(const char *path)
-{
-    char host[256], *part;
-    host_name(host, sizeof(host));
-    return asprintf(&part, "%s.part-%s-%ld", path, host, (long)getpid()) < 0 ? NULL : part;
-}
-
-int cl_clip_sweep_parts(const char *dir)
-{
-    char host[256], mark[300];
-    host_name(host, sizeof(host));
-    int n = snprintf(mark, sizeof(mark), ".part-%s-", host);
-    DIR *d = opendir(dir);
-    if (!d)
-        return -errno;
-    int removed = 0;
-    for (struct dirent *e; (e = readdir(d));) {
-        /* The last ".part-HOST-" in the name, then the writer's pid alone. */
-        const char *at = NULL;
-        for (const char *p = strstr(e->d_name, mark); p; p = strstr(p + 1, mark))
-            at = p;
-        if (!at)
-            continue;
-        char *end;
-        errno = 0;
-        long pid = strtol(at + n, &end, 10);
-        if (errno || *end || end == at + n || pid <= 0 || pid == (long)getpid())
-            continue;
-        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-            continue;
-        if (unlinkat(dirfd(d), e->d_name, 0) == 0)
-            removed++;
-    }
-    closedir(d);
-    return removed;
-}
-
 int cl_clip_out_errno(int averr)
 {
     return averr < 0 && averr > -4096 ? averr : -EIO;
@@ -73,7 +23,7 @@ int cl_clip_out_errno(int averr)
 int cl_clip_out_init(cl_clip_out_t *out, const char *out_path)
 {
     out->out_path = out_path;
-    out->part_path = cl_clip_part_path(out_path);
+    out->part_path = cl_part_path(out_path);
     return out->part_path ? 0 : -ENOMEM;
 }
 
@@ -117,6 +67,13 @@ int cl_clip_out_open(cl_clip_out_t *out, const AVStream *const *in, AVStream **s
     out->oc->avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED;
     av_dict_set(&opts, "movflags", "+faststart", 0);
     av_dict_set(&opts, "use_editlist", "1", 0);
+    int fd = cl_part_lock(out->part_path);
+    if (fd < 0) {
+        av_dict_free(&opts);
+        return AVERROR(-fd);
+    }
+    out->lock_fd = fd;
+    out->locked = 1;
     if ((err = avio_open(&out->oc->pb, url, AVIO_FLAG_WRITE)) >= 0)
         err = avformat_write_header(out->oc, &opts);
     av_dict_free(&opts);
@@ -223,6 +180,12 @@ void cl_clip_out_dispose(cl_clip_out_t *out, int failed)
         out->oc = NULL;
         if (failed)
             unlink(out->part_path);
+    }
+    /* The lock goes last: until the part file is renamed or removed, a
+     * sweeping indexer must see it held. */
+    if (out->locked) {
+        close(out->lock_fd);
+        out->locked = 0;
     }
     free(out->part_path);
     out->part_path = NULL;

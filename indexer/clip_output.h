@@ -12,11 +12,14 @@
 #include <libavformat/avformat.h>
 
 #include "clip.h"
+#include "part.h"
 
 typedef struct cl_clip_out {
     const char *out_path;   /* the clip's final name; borrowed */
-    char *part_path;        /* cl_clip_part_path(out_path), where the clip is written */
+    char *part_path;        /* cl_part_path(out_path), where the clip is written */
     AVFormatContext *oc;    /* the muxer, NULL before cl_clip_out_open */
+    int locked;             /* lock_fd holds the part file's lock (part.h) */
+    int lock_fd;
 } cl_clip_out_t;
 
 /* Sets up out for a clip at out_path (borrowed: it must outlive out); opens

@@ -7,12 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
 #include "clip.h"
 #include "log.h"
+#include "part.h"
 
 static const char sql_claim[] =
     "SELECT id, camera_code, (extract(epoch FROM from_time) * 1000000)::bigint,"
@@ -77,15 +79,14 @@ static char *prefixes_literal(const cl_fulfil_config_t *cfg)
 /* Writes text to path through a synced temporary file and a rename. */
 static int write_atomically(const char *path, const char *text, size_t len)
 {
-    char *tmp = cl_clip_part_path(path);
+    char *tmp = cl_part_path(path);
     if (!tmp)
         return -ENOMEM;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = cl_part_lock(tmp);
     int err = 0;
     if (fd < 0) {
-        err = -errno;
         free(tmp);
-        return err;
+        return fd;
     }
     size_t off = 0;
     while (off < len) {
@@ -100,12 +101,13 @@ static int write_atomically(const char *path, const char *text, size_t len)
     }
     if (!err && fsync(fd) < 0)
         err = -errno;
-    if (close(fd) < 0 && !err)
-        err = -errno;
+    /* Renamed or removed while the lock is held (see part.h). */
     if (!err && rename(tmp, path) < 0)
         err = -errno;
     if (err)
         unlink(tmp);
+    if (close(fd) < 0 && !err)
+        err = -errno;
     free(tmp);
     return err;
 }
@@ -154,34 +156,42 @@ static double covered_seconds(json_t *gaps, cl_time_t from, cl_time_t to)
     return (double)(to - from - missing) / 1e6;
 }
 
-/* The reason a cut failed as the API shows it (GET /v1/requests/{id}, the
- * audit log): every source recording named by its file name, the exports
- * directory left out, so that no role learns the storage node's paths.
- * The log keeps the full text for operators. */
-static void public_reason(const char *error, const cl_clip_source_t *src, size_t n,
-                          const char *exports, char *out, size_t size)
+/* If p starts with dir + '/', the length of that prefix, else 0. */
+static size_t under(const char *p, const char *dir)
 {
-    size_t elen = strlen(exports), o = 0;
+    size_t n = strlen(dir);
+    return n && strncmp(p, dir, n) == 0 && p[n] == '/' ? n + 1 : 0;
+}
+
+/* The reason a cut failed as the API shows it (GET /v1/requests/{id}, the
+ * audit log): every file under a recording root or the exports directory
+ * named by its file name alone (a part file by the name it was bound for),
+ * so that no caller learns the storage node's paths; the log keeps the
+ * full text for operators. A path runs to the ": " that ends it in the
+ * cutter's messages, or to the end, where a long one may have been cut. */
+static void public_reason(const char *error, const cl_fulfil_config_t *cfg, char *out, size_t size)
+{
+    size_t o = 0;
     for (const char *p = error; *p && o + 1 < size;) {
-        size_t skip = 0;
-        const char *emit = NULL;
-        for (size_t i = 0; i < n && !skip; i++) {
-            size_t len = strlen(src[i].path);
-            if (len && strncmp(p, src[i].path, len) == 0) {
-                skip = len;
-                const char *slash = strrchr(src[i].path, '/');
-                emit = slash ? slash + 1 : src[i].path;
-            }
-        }
-        if (!skip && elen && strncmp(p, exports, elen) == 0 && p[elen] == '/')
-            skip = elen + 1;
-        if (skip) {
-            for (; emit && *emit && o + 1 < size; emit++)
-                out[o++] = *emit;
-            p += skip;
-        } else {
+        size_t skip = under(p, cfg->exports);
+        for (size_t i = 0; i < cfg->n_roots && !skip; i++)
+            skip = under(p, cfg->roots[i]);
+        if (!skip) {
             out[o++] = *p++;
+            continue;
         }
+        const char *end = strstr(p, ": ");
+        if (!end)
+            end = p + strlen(p);
+        const char *name = p + skip;
+        for (const char *q = name; q < end; q++)
+            if (*q == '/')
+                name = q + 1;
+        const char *part = strstr(name, ".part-");
+        const char *stop = part && part < end ? part : end;
+        for (; name < stop && o + 1 < size; name++)
+            out[o++] = *name;
+        p = end;
     }
     out[o] = '\0';
 }
@@ -255,7 +265,7 @@ static int fulfil_one(const cl_fulfil_config_t *cfg, const job_t *job, cl_fulfil
     if (cut < 0 && cut != -ENODATA) {
         const char *why = res.error[0] ? res.error : strerror(-cut);
         char shown[sizeof(res.error)];
-        public_reason(why, src, n, cfg->exports, shown, sizeof(shown));
+        public_reason(why, cfg, shown, sizeof(shown));
         err = record_failure(cfg, job, why, shown, stats);
         cl_clip_result_dispose(&res);
         goto out;
@@ -358,6 +368,23 @@ out:
     return err;
 }
 
+/* Removes what an indexer killed mid-cut left: never served (downloads
+ * take the name the database holds), but it takes disk space. A part file
+ * is taken once it is older than the claim's lease (its writer, were it
+ * alive, has lost the claim) and no one holds its lock; looked for every
+ * half lease, also while a long queue of cuts keeps this loop going. */
+static void sweep_parts(const cl_fulfil_config_t *cfg)
+{
+    static time_t last;
+    time_t now = time(NULL), every = cfg->lease_secs > 1 ? cfg->lease_secs / 2 : 1;
+    if (last && now - last < every)
+        return;
+    last = now;
+    int swept = cl_part_sweep(cfg->exports, cfg->lease_secs);
+    if (swept > 0)
+        cl_info("%s: removed %d part files left by stopped indexers", cfg->exports, swept);
+}
+
 int cl_fulfil_all(const cl_fulfil_config_t *cfg, cl_fulfil_stats_t *stats)
 {
     memset(stats, 0, sizeof(*stats));
@@ -365,11 +392,6 @@ int cl_fulfil_all(const cl_fulfil_config_t *cfg, cl_fulfil_stats_t *stats)
         cl_error("%s: cannot create the exports directory: %s", cfg->exports, strerror(errno));
         return -errno;
     }
-    /* What an indexer killed mid-cut left: never served (downloads take the
-     * name the database holds), but it takes disk space. */
-    int swept = cl_clip_sweep_parts(cfg->exports);
-    if (swept > 0)
-        cl_info("%s: removed %d part files left by stopped indexers", cfg->exports, swept);
     char *prefixes = prefixes_literal(cfg);
     char lease[16];
     snprintf(lease, sizeof(lease), "%d", cfg->lease_secs);
@@ -377,6 +399,7 @@ int cl_fulfil_all(const cl_fulfil_config_t *cfg, cl_fulfil_stats_t *stats)
         return -ENOMEM;
     int err = 0;
     while (!err && !(cfg->stop && *cfg->stop)) {
+        sweep_parts(cfg);
         const char *p[] = {cfg->node, lease, prefixes};
         PGresult *res;
         err = cl_store_exec(cfg->store, "claiming a request", sql_claim, 3, p, &res);

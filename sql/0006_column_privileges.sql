@@ -78,8 +78,11 @@ $$;
 -- No DDL for anyone but the owner, whatever the cluster's defaults: before
 -- PostgreSQL 15 every role could create in schema public, and every role
 -- may create temporary tables unless told otherwise. Neither program uses
--- either. (Run by an owner who does not own the database or the schema,
--- these only warn; the owner of those should run them then.)
+-- either. (Run by a schema owner who owns neither the database nor schema
+-- public, these only warn. Whoever owns those should then run them, and
+-- GRANT CREATE ON SCHEMA public to the schema owner if it created its
+-- tables through PUBLIC's old default, so that later migrations can still
+-- create.)
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 DO $$
 BEGIN

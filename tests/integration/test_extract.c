@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -450,6 +452,13 @@ static int part_file_exists(long long id)
     return found;
 }
 
+/* N in the indexer's "removed N part files" line, 0 without one. */
+static int removed_parts(const char *out)
+{
+    const char *at = strstr(out, ": removed ");
+    return at ? atoi(at + 10) : 0;
+}
+
 static void test_extract_kill9_mid_cut_is_taken_over(void **state)
 {
     (void)state;
@@ -497,28 +506,40 @@ static void test_extract_kill9_mid_cut_is_taken_over(void **state)
         /* The dead claim holds until its lease runs out, then is taken over. */
         char extra[1024];
         snprintf(extra, sizeof(extra), "--exports '%s' --claim-secs 2", exports);
-        /* The killed indexer's part file is removed by the next one, which
-         * leaves alone a part file another host is writing to a shared
-         * exports directory and one a live process of this host is. */
-        char host[256], other[4500], live[4500];
-        assert_int_equal(gethostname(host, sizeof(host)), 0);
-        snprintf(other, sizeof(other), "%s/request-%lld.mp4.part-%s.other-1", exports, id, host);
-        snprintf(live, sizeof(live), "%s/request-%lld.mp4.part-%s-%ld", exports, id, host, (long)getpid());
-        cl_t_write_file(other, (const unsigned char *)"x", 1);
-        cl_t_write_file(live, (const unsigned char *)"x", 1);
-        assert_true(part_file_exists(id));
+        /* Part files: the killed indexer's is removed by a later one (once
+         * it is older than the lease), and so is another stale one; one a
+         * live process holds the lock of, and one just written, are kept. */
+        char stale[4500], held[4500], fresh[4500];
+        snprintf(stale, sizeof(stale), "%s/request-%lld.mp4.part-otherhost-1", exports, id);
+        snprintf(held, sizeof(held), "%s/request-%lld.manifest.json.part-livehost-2", exports, id);
+        snprintf(fresh, sizeof(fresh), "%s/request-%lld.mp4.part-newhost-3", exports, id);
+        cl_t_write_file(stale, (const unsigned char *)"x", 1);
+        cl_t_write_file(held, (const unsigned char *)"x", 1);
+        struct timespec old[2] = {{time(NULL) - 3600, 0}, {time(NULL) - 3600, 0}};
+        assert_int_equal(utimensat(AT_FDCWD, stale, old, 0), 0);
+        assert_int_equal(utimensat(AT_FDCWD, held, old, 0), 0);
+        int held_fd = open(held, O_RDONLY | O_CLOEXEC);
+        assert_true(held_fd >= 0);
+        assert_int_equal(flock(held_fd, LOCK_EX), 0);
         assert_int_equal(index_root(extra, &out), 0);
         assert_null(strstr(out, "fulfil: "));
-        if (!strstr(out, "removed 1 part files left by stopped indexers"))
-            fail_msg("the dead indexer's part file was not swept: %s", out);
+        int swept = removed_parts(out);
         free(out);
-        assert_int_equal(unlink(other), 0);
-        assert_int_equal(unlink(live), 0);
-        assert_false(part_file_exists(id));
         sleep(3);
+        cl_t_write_file(fresh, (const unsigned char *)"x", 1);
         assert_int_equal(index_root(extra, &out), 0);
         assert_int_equal(fulfil_field(out, "fulfilled"), 1);
+        swept += removed_parts(out);
         free(out);
+        assert_int_equal(swept, 2);  /* the stale one and the killed indexer's */
+        struct stat gone;
+        assert_int_equal(stat(stale, &gone), -1);
+        assert_int_equal(stat(held, &gone), 0);
+        assert_int_equal(stat(fresh, &gone), 0);
+        close(held_fd);
+        assert_int_equal(unlink(held), 0);
+        assert_int_equal(unlink(fresh), 0);
+        assert_false(part_file_exists(id));
         st = cl_t_query1(conn, "SELECT status || ' ' || clip_sha256 FROM requests WHERE id = $1", sid, NULL);
         char *sha = sha256sum(final);
         char want[128];

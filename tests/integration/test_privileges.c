@@ -151,17 +151,31 @@ static void test_privileges_forbidden_statements_are_refused(void **state)
     PQfinish(idx);
 }
 
+/* A request the investigator makes (body) and the admin approves; its id. */
+static long long approved_request(int port, const char *inv, const char *adm, const char *body)
+{
+    json_t *r = cl_http_json(port, 201, "POST", "/v1/requests", inv, body);
+    long long id = json_integer_value(json_object_get(r, "id"));
+    json_decref(r);
+    char path[64];
+    snprintf(path, sizeof(path), "/v1/requests/%lld/approve", id);
+    json_decref(cl_http_json(port, 200, "POST", path, adm, NULL));
+    return id;
+}
+
 static void test_privileges_whole_path_runs_under_the_roles(void **state)
 {
     (void)state;
-    assert_int_equal(cl_t_sh("set -e; d='%s/rec/cam1/" DAY "'; mkdir -p \"$d\" && "
+    /* cam1 and cam2 record; cam2 is found on disk before it is registered. */
+    assert_int_equal(cl_t_sh("set -e; for c in cam1 cam2; do d='%s/rec/'$c'/" DAY "'; mkdir -p \"$d\" && "
                              "ffmpeg -nostdin -v error -f lavfi -i testsrc2=size=320x240:rate=25 "
-                             "-t 20 -c:v libx264 -preset ultrafast -g 50 -y \"$d/21-40-00.mp4\"", work), 0);
+                             "-t 20 -c:v libx264 -preset ultrafast -g 50 -y \"$d/21-40-00.mp4\"; done",
+                             work), 0);
     char *out;
     const char *indexer_cmd = "'%s' --db '%s' --root '%s/rec' --layout '{camera}/%%Y-%%m-%%d/%%H-%%M-%%S'"
                               " --tz Asia/Ho_Chi_Minh --once --stable-secs 0 --exports '%s/exports' 2>&1";
     assert_int_equal(cl_t_sh_capture(&out, indexer_cmd, cl_t_prog("CL_INDEXER"), indexer_db, work, work), 0);
-    assert_non_null(strstr(out, "indexed=1"));
+    assert_non_null(strstr(out, "indexed=2"));
     free(out);
 
     assert_int_equal(cl_t_sh("'%s' --db '%s' station add --code Q1 --name 'Công an Quận 1' >/dev/null",
@@ -232,13 +246,23 @@ static void test_privileges_whole_path_runs_under_the_roles(void **state)
     json_decref(cl_http_json(port, 200, "POST", path, inv, NULL));
     snprintf(path, sizeof(path), "/v1/requests/%lld/cancel", ids[2]);
     json_decref(cl_http_json(port, 200, "POST", path, inv, NULL));
-    json_t *r = cl_http_json(port, 201, "POST", "/v1/requests", inv,
+    /* An approved request its requester cancels before it is cut. */
+    long long withdrawn = approved_request(port, inv, adm, other);
+    snprintf(path, sizeof(path), "/v1/requests/%lld/cancel", withdrawn);
+    json_decref(cl_http_json(port, 200, "POST", path, inv, NULL));
+    long long id = approved_request(port, inv, adm,
         "{\"case\": \"Q1-7\", \"camera\": \"cam1\", \"from\": \"" DAY "T21:40:02+07:00\","
         " \"to\": \"" DAY "T21:40:12+07:00\", \"reason\": \"Đối chiếu\"}");
-    long long id = json_integer_value(json_object_get(r, "id"));
-    json_decref(r);
-    snprintf(path, sizeof(path), "/v1/requests/%lld/approve", id);
-    json_decref(cl_http_json(port, 200, "POST", path, adm, NULL));
+    /* One whose recording has gone bad on disk since it was indexed (same
+     * size and time, other bytes): its cut fails, and with one attempt
+     * allowed the indexer records it failed. */
+    long long broken = approved_request(port, inv, adm,
+        "{\"case\": \"Q1-8\", \"camera\": \"cam2\", \"from\": \"" DAY "T21:40:02+07:00\","
+        " \"to\": \"" DAY "T21:40:12+07:00\", \"reason\": \"Đối chiếu\"}");
+    json_t *r;
+    assert_int_equal(cl_t_sh("set -e; f='%s/rec/cam2/" DAY "/21-40-00.mp4'; "
+                             "head -c $(stat -c %%s \"$f\") /dev/zero > \"$f.bad\" && touch -r \"$f\" \"$f.bad\" && "
+                             "mv \"$f.bad\" \"$f\"", work), 0);
     /* The server does not record outcomes: only the indexer, which cut the
      * clip, may call an approved request fulfilled (or anything else that
      * ends it but a cancel); nor may the indexer cancel it. */
@@ -252,9 +276,16 @@ static void test_privileges_whole_path_runs_under_the_roles(void **state)
     PQfinish(srv);
     PQfinish(idx);
 
-    assert_int_equal(cl_t_sh_capture(&out, indexer_cmd, cl_t_prog("CL_INDEXER"), indexer_db, work, work), 0);
-    assert_non_null(strstr(out, "fulfil: fulfilled=1"));
+    char once_more[600];
+    snprintf(once_more, sizeof(once_more), "%s --max-attempts 1", indexer_cmd);
+    assert_int_equal(cl_t_sh_capture(&out, once_more, cl_t_prog("CL_INDEXER"), indexer_db, work, work), 0);
+    if (!strstr(out, "fulfil: fulfilled=1 ") || !strstr(out, " failed=1"))
+        fail_msg("indexer under camledger_indexer: %s", out);
     free(out);
+    snprintf(path, sizeof(path), "/v1/requests/%lld", broken);
+    r = cl_http_json(port, 200, "GET", path, inv, NULL);
+    assert_string_equal(json_string_value(json_object_get(r, "status")), "failed");
+    json_decref(r);
     snprintf(path, sizeof(path), "/v1/requests/%lld", id);
     r = cl_http_json(port, 200, "GET", path, inv, NULL);
     assert_string_equal(json_string_value(json_object_get(r, "status")), "fulfilled");
@@ -269,8 +300,11 @@ static void test_privileges_whole_path_runs_under_the_roles(void **state)
         "camera.registered", "case.opened", "camera.updated", "camera.registered",
         "camera.registered", "case.updated", "case.opened", "case.solved", "case.reopened",
         "request.created", "request.created", "request.created", "request.rejected",
-        "request.cancelled", "request.cancelled", "request.created", "request.approved",
-        "request.fulfilled", "request.downloaded",
+        "request.cancelled", "request.cancelled",
+        "request.created", "request.approved", "request.cancelled",   /* withdrawn */
+        "request.created", "request.approved",                        /* cut */
+        "request.created", "request.approved",                        /* broken */
+        "request.fulfilled", "request.failed", "request.downloaded",
     };
     const size_t n_actions = sizeof(actions) / sizeof(actions[0]);
     r = cl_http_json(port, 200, "GET", "/v1/audit/log", aud, NULL);
