@@ -16,6 +16,18 @@ psql -qAtc "SELECT 1 FROM pg_database WHERE datname = 'camledger'" | grep -q 1 |
     createdb camledger
 export PGDATABASE=camledger
 ./build/server/camledger-admin --db "" migrate
+# The daemons connect as least-privilege logins (docs/operations.md); the
+# admin tool, which runs the migrations and issues tokens, as the owner.
+psql -XAtq -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'camledger_srv') THEN
+        CREATE ROLE camledger_srv LOGIN IN ROLE camledger_server;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'camledger_idx') THEN
+        CREATE ROLE camledger_idx LOGIN IN ROLE camledger_indexer;
+    END IF;
+END $$;
+SQL
 
 rec=$top/var/demo/recordings
 # The sample footage is from yesterday evening (21:40 in Vietnam), so it is
@@ -51,7 +63,7 @@ if [ ! -d "$rec" ]; then
 fi
 
 echo "indexing ..."
-./build/indexer/camledger-indexer --db "" --root "$rec" --layout '{camera}/%Y-%m-%d/%H-%M-%S' \
+./build/indexer/camledger-indexer --db "user=camledger_idx" --root "$rec" --layout '{camera}/%Y-%m-%d/%H-%M-%S' \
     --tz Asia/Ho_Chi_Minh --once --stable-secs 0
 
 query="SELECT c.code AS camera, c.registered, r.status, count(*) AS files,
@@ -77,10 +89,10 @@ T_INV=$(token "Nguyễn Thị Lan" investigator Q1)
 T_AUD=$(token "Lê Minh Đức" auditor)
 
 port=${CL_DEMO_PORT:-8080}
-./build/server/camledger-server --db "" --listen 127.0.0.1:$port --threads 2 \
+./build/server/camledger-server --db "user=camledger_srv" --listen 127.0.0.1:$port --threads 2 \
     > "$top/var/demo/server.log" 2>&1 &
 server_pid=$!
-./build/indexer/camledger-indexer --db "" --root "$rec" --layout '{camera}/%Y-%m-%d/%H-%M-%S' \
+./build/indexer/camledger-indexer --db "user=camledger_idx" --root "$rec" --layout '{camera}/%Y-%m-%d/%H-%M-%S' \
     --tz Asia/Ho_Chi_Minh --stable-secs 5 --exports "$top/var/demo/exports" \
     > "$top/var/demo/indexer.log" 2>&1 &
 indexer_pid=$!
