@@ -18,16 +18,8 @@ export PGDATABASE=camledger
 ./build/server/camledger-admin --db "" migrate
 # The daemons connect as least-privilege logins (docs/operations.md); the
 # admin tool, which runs the migrations and issues tokens, as the owner.
-psql -XAtq -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
-DO $$ BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'camledger_srv') THEN
-        CREATE ROLE camledger_srv LOGIN IN ROLE camledger_server;
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'camledger_idx') THEN
-        CREATE ROLE camledger_idx LOGIN IN ROLE camledger_indexer;
-    END IF;
-END $$;
-SQL
+bash scripts/pg.sh login camledger_srv camledger_server
+bash scripts/pg.sh login camledger_idx camledger_indexer
 
 rec=$top/var/demo/recordings
 # The sample footage is from yesterday evening (21:40 in Vietnam), so it is

@@ -5,10 +5,25 @@
 #   scripts/pg.sh start DIR    initdb if needed, start; prints the env to use
 #   scripts/pg.sh stop DIR
 #   scripts/pg.sh env DIR      prints PGHOST/PGPORT/PGUSER exports
+#   scripts/pg.sh login NAME GROUP
+#                              creates login role NAME in group role GROUP
+#                              (camledger_server, camledger_indexer) unless it
+#                              exists, in the cluster the libpq environment
+#                              points at
 #
 # initdb refuses to run as root: as root the cluster runs as 'postgres'.
 set -euo pipefail
-cmd=${1:?usage: pg.sh start|stop|env DIR}
+cmd=${1:?usage: pg.sh start|stop|env DIR | login NAME GROUP}
+if [ "$cmd" = login ]; then
+    name=${2:?usage: pg.sh login NAME GROUP} group=${3:?usage: pg.sh login NAME GROUP}
+    psql -XAtq -v ON_ERROR_STOP=1 -v name="$name" -v group="$group" >/dev/null <<'SQL'
+SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'name') AS missing \gset
+\if :missing
+CREATE ROLE :"name" LOGIN IN ROLE :"group";
+\endif
+SQL
+    exit
+fi
 dir=$(realpath -m "${2:?usage: pg.sh start|stop|env DIR}")
 bindir=$(pg_config --bindir 2>/dev/null || true)
 [ -x "$bindir/initdb" ] || bindir=/usr/lib/postgresql/15/bin
@@ -51,7 +66,7 @@ stop)
     fi
     ;;
 *)
-    echo "usage: pg.sh start|stop|env DIR" >&2
+    echo "usage: pg.sh start|stop|env DIR | login NAME GROUP" >&2
     exit 2
     ;;
 esac

@@ -97,8 +97,7 @@ http_start() {
     CL_FUZZ_TOKEN_AUD=$($admin --db "$db" user add --name fz-aud --role auditor | tail -n 1)
     # The server runs as it would in production, a login in camledger_server:
     # a statement its grants refuse answers 500, which the harness reports.
-    psql -XAtq -d cl_fuzz -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'cl_fuzz_server')
-        THEN CREATE ROLE cl_fuzz_server LOGIN IN ROLE camledger_server; END IF; END \$\$" >>"$work/setup.log"
+    PGDATABASE=cl_fuzz bash scripts/pg.sh login cl_fuzz_server camledger_server
     CL_FUZZ_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     export CL_FUZZ_TOKEN_ADM CL_FUZZ_TOKEN_INV CL_FUZZ_TOKEN_AUD CL_FUZZ_PORT
     ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$root/tests/lsan.supp \

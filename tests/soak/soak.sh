@@ -73,16 +73,8 @@ inv_id=$(psql -XAtq -c "SELECT id FROM users WHERE name = 'soak-investigator'")
 # The daemons run as they would in production: login roles in the
 # least-privilege groups of sql/0005 and 0006, so that a write the grants
 # forbid fails under load too (it would show as a 5xx or an indexer error).
-psql -XAtq -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || exit 1
-DO $$ BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'cl_soak_server') THEN
-        CREATE ROLE cl_soak_server LOGIN IN ROLE camledger_server;
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'cl_soak_indexer') THEN
-        CREATE ROLE cl_soak_indexer LOGIN IN ROLE camledger_indexer;
-    END IF;
-END $$;
-SQL
+bash scripts/pg.sh login cl_soak_server camledger_server || exit 1
+bash scripts/pg.sh login cl_soak_indexer camledger_indexer || exit 1
 
 # ------------------------------------------------------------ server
 http_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -199,8 +191,9 @@ bg_pids+=($!)
 
 # wrk also writes: POST /v1/requests with unique Idempotency-Keys, a
 # failed attempt (5xx, or no answer) tried again with the same key, three
-# attempts in all, and an approval of every third created request. One connection per
-# thread, so each answer belongs to the request that thread sent last; each
+# attempts in all, and an approval of every third created request. One
+# connection per thread, so each answer belongs to the request that thread
+# sent last; each
 # thread logs what it sent and what it was answered, for the checks (times
 # in whole seconds: wrk's scripts have no finer clock). delay() paces each
 # connection, so the write rate stays near what a busy province makes.
